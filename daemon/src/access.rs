@@ -1,0 +1,494 @@
+//! The agent's side of a request: open a session, list, ask, wait.
+//!
+//! Every check that can fail without a human runs before anyone is asked:
+//! the vault exists, it is writable for writes, the names are valid, and
+//! for reads every name exists.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_vault_proto::pb;
+
+use crate::broker::{NewRequest, Operation, PendingApproval, State};
+use crate::clock;
+use crate::config::{TtlScope, load_config};
+use crate::devices::random_token;
+use crate::events::{self, Decision};
+use crate::providers::ProviderError;
+use crate::secret::{SecretString, mask};
+use crate::session::{Requester, Session};
+use crate::state::{AppState, Project};
+
+pub const MAX_REASON_BYTES: usize = 4096;
+pub const MAX_NAMES: usize = 100;
+pub const MAX_NAME_BYTES: usize = 256;
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("this agent session is unknown to agent-vaultd (it may have restarted); reconnect")]
+    UnknownSession,
+    #[error("the session belongs to another process")]
+    NotYourSession,
+    #[error("unknown vault \"{vault}\"; the available vaults are: {available}")]
+    UnknownVault { vault: String, available: String },
+    #[error(
+        "vault \"{0}\" is not writable; set \"writable\": true on it in the config to allow writes"
+    )]
+    NotWritable(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("no pending request {0} for this session")]
+    UnknownRequest(String),
+    #[error("the write was approved but failed: {0}")]
+    WriteFailed(String),
+}
+
+/// Opens a session for a connected shim.
+pub fn open_session(
+    state: &AppState,
+    requester: Requester,
+    config_path: &str,
+    env: HashMap<String, String>,
+) -> Result<Arc<Session>, AccessError> {
+    let project = if config_path.is_empty() {
+        state.default_project.clone()
+    } else {
+        let path = PathBuf::from(config_path);
+        if !path.is_absolute() {
+            return Err(AccessError::Invalid(
+                "the config path must be absolute".into(),
+            ));
+        }
+        let lookup = |name: &str| env.get(name).cloned();
+        let config = load_config(&path, &lookup).map_err(|e| AccessError::Config(e.to_string()))?;
+        let project = state.set_project(Project::new(config));
+        project.config.path.clone()
+    };
+    let session = Arc::new(Session {
+        id: random_token(18),
+        requester,
+        project,
+        opened_ms: clock::now_ms(),
+    });
+    state.add_session(session.clone());
+    Ok(session)
+}
+
+fn project_of(state: &AppState, session: &Session) -> Result<Arc<Project>, AccessError> {
+    state
+        .project(&session.project)
+        .ok_or(AccessError::UnknownSession)
+}
+
+pub async fn list(
+    state: &AppState,
+    session: &Session,
+) -> Result<pb::ListSecretsReply, AccessError> {
+    let project = project_of(state, session)?;
+    let mut vaults = Vec::new();
+    for (name, provider) in &project.providers {
+        let cfg = &project.config.vaults[name];
+        let (secrets, error) = match provider.list().await {
+            Ok(list) => (
+                list.into_iter()
+                    .map(|l| pb::SecretEntry {
+                        name: l.name,
+                        group: l.group,
+                    })
+                    .collect(),
+                String::new(),
+            ),
+            Err(e) => (Vec::new(), e.to_string()),
+        };
+        vaults.push(pb::VaultListing {
+            vault: name.clone(),
+            kind: cfg.kind.as_str().into(),
+            writable: cfg.writable,
+            secrets,
+            error,
+        });
+    }
+    Ok(pb::ListSecretsReply { vaults })
+}
+
+fn check_text(what: &str, s: &str, max: usize) -> Result<(), AccessError> {
+    if s.len() > max {
+        return Err(AccessError::Invalid(format!(
+            "{what} is {} bytes; the limit is {max}",
+            s.len()
+        )));
+    }
+    if s.chars()
+        .any(|c| c == '\0' || (c.is_control() && c != '\n' && c != '\t'))
+    {
+        return Err(AccessError::Invalid(format!(
+            "{what} contains control characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_names(provider: &crate::providers::Provider, names: &[&str]) -> Result<(), AccessError> {
+    if names.is_empty() {
+        return Err(AccessError::Invalid("no secret names were given".into()));
+    }
+    if names.len() > MAX_NAMES {
+        return Err(AccessError::Invalid(format!(
+            "{} names in one call; the limit is {MAX_NAMES}",
+            names.len()
+        )));
+    }
+    for (i, n) in names.iter().enumerate() {
+        check_text("a secret name", n, MAX_NAME_BYTES)?;
+        provider.check_name(n)?;
+        if names[..i].contains(n) {
+            return Err(AccessError::Invalid(format!("the name {n} is given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Asks for access. Returns GRANTED at once when windows cover every read,
+/// otherwise PENDING with the approval link (joining an identical request).
+pub async fn access(
+    state: &AppState,
+    session: &Arc<Session>,
+    req: pb::AccessRequest,
+    now_ms: i64,
+) -> Result<pb::AccessReply, AccessError> {
+    let project = project_of(state, session)?;
+    let Some((vault_cfg, provider, vault_id)) = project.vault(&req.vault) else {
+        return Err(AccessError::UnknownVault {
+            vault: req.vault.chars().take(80).collect(),
+            available: project.vault_names().join(", "),
+        });
+    };
+    let operation = match pb::Operation::try_from(req.operation) {
+        Ok(pb::Operation::Write) => Operation::Write,
+        Ok(pb::Operation::Read) => Operation::Read,
+        Err(_) => return Err(AccessError::Invalid("unknown operation".into())),
+    };
+    if req.reason.trim().is_empty() {
+        return Err(AccessError::Invalid(
+            "a reason is required: say why you need this, for the human who approves".into(),
+        ));
+    }
+    check_text("the reason", &req.reason, MAX_REASON_BYTES)?;
+
+    let (names, writes) = match operation {
+        Operation::Read => {
+            let names: Vec<&str> = req.names.iter().map(String::as_str).collect();
+            check_names(provider, &names)?;
+            (req.names.clone(), Vec::new())
+        }
+        Operation::Write => {
+            if !vault_cfg.writable {
+                return Err(AccessError::NotWritable(vault_cfg.name.clone()));
+            }
+            let names: Vec<String> = req.writes.iter().map(|w| w.name.clone()).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            check_names(provider, &refs)?;
+            let mut writes = Vec::new();
+            for w in req.writes {
+                if w.value.len() > MAX_VALUE_BYTES {
+                    return Err(AccessError::Invalid(format!(
+                        "the value for {} is {} bytes; the limit is {MAX_VALUE_BYTES}",
+                        w.name,
+                        w.value.len()
+                    )));
+                }
+                if w.value.contains('\0') {
+                    return Err(AccessError::Invalid(format!(
+                        "the value for {} contains a NUL byte",
+                        w.name
+                    )));
+                }
+                writes.push((w.name, SecretString::new(w.value)));
+            }
+            (names, writes)
+        }
+    };
+
+    let mut needs = names.clone();
+    if operation == Operation::Read {
+        // Unknown names fail now, before anyone is asked.
+        let listed: Vec<String> = provider.list().await?.into_iter().map(|l| l.name).collect();
+        let missing: Vec<&str> = names
+            .iter()
+            .filter(|n| !listed.contains(n))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(ProviderError::UnknownSecret {
+                vault: vault_cfg.name.clone(),
+                names: missing.join(", "),
+            }
+            .into());
+        }
+        {
+            let grants = state.grants();
+            needs.retain(|n| !grants.covers(&vault_id, n, &session.id, now_ms));
+        }
+        if needs.is_empty() {
+            return deliver(
+                state,
+                session,
+                &vault_id,
+                provider,
+                &names,
+                &[],
+                &req.reason,
+                vault_cfg.ttl_scope,
+                "",
+                now_ms,
+            )
+            .await;
+        }
+    }
+
+    let previews = writes.iter().map(|(_, v)| mask(v)).collect();
+    let approval = project.config.approval;
+    let (pending, _joined) = state.broker.open(
+        NewRequest {
+            vault: vault_id,
+            operation,
+            names: needs,
+            all_names: names,
+            writes,
+            previews,
+            reason: req.reason,
+            session: session.clone(),
+            ttl_minutes: vault_cfg.ttl_minutes,
+            scope: vault_cfg.ttl_scope,
+            expire_ms: clock::minutes_ms(approval.expire_minutes),
+        },
+        random_token(12),
+        now_ms,
+    );
+    if !_joined {
+        tracing::info!(request = %pending.id, vault = %pending.vault.name, names = ?pending.names, op = operation.as_str(), "approval requested");
+    }
+    reply_for(state, &pending, approval.wait_seconds, now_ms).await
+}
+
+/// Fetches values and records the names that a window covered.
+#[allow(clippy::too_many_arguments)]
+async fn deliver(
+    state: &AppState,
+    session: &Session,
+    vault: &crate::grants::VaultId,
+    provider: &crate::providers::Provider,
+    names: &[String],
+    approved_now: &[String],
+    reason: &str,
+    scope: TtlScope,
+    request_id: &str,
+    now_ms: i64,
+) -> Result<pb::AccessReply, AccessError> {
+    let mut values = provider.get(names).await?;
+    let covered: Vec<String> = names
+        .iter()
+        .filter(|n| !approved_now.contains(n))
+        .cloned()
+        .collect();
+    if !covered.is_empty() {
+        events::record(
+            state,
+            &Decision {
+                vault,
+                names: &covered,
+                reason,
+                action: "auto_approved",
+                scope: scope.as_str(),
+                ttl_expires_ms: None,
+                operation: Operation::Read,
+                request_id,
+                requester: &session.requester,
+                device_id: "",
+                detail: "",
+                now_ms,
+            },
+        );
+    }
+    let values = names
+        .iter()
+        .filter_map(|n| {
+            values.remove(n).map(|v| pb::SecretValue {
+                name: n.clone(),
+                value: v.expose().to_string(),
+            })
+        })
+        .collect();
+    Ok(pb::AccessReply {
+        outcome: pb::Outcome::Granted as i32,
+        values,
+        request_id: request_id.to_string(),
+        ..Default::default()
+    })
+}
+
+fn pending_reply(state: &AppState, req: &PendingApproval, wait_seconds: u32) -> pb::AccessReply {
+    let url = state.approval_url(&req.id);
+    pb::AccessReply {
+        outcome: pb::Outcome::Pending as i32,
+        request_id: req.id.clone(),
+        approval_url: url.clone(),
+        expires_at_ms: req.expires_ms,
+        message: format!(
+            "Waiting for the user to approve {} {} in vault \"{}\" at {url}",
+            req.operation.as_str(),
+            req.names.join(", "),
+            req.vault.name
+        ),
+        wait_seconds,
+        ..Default::default()
+    }
+}
+
+/// The reply for a request in its current state.
+async fn reply_for(
+    state: &AppState,
+    req: &Arc<PendingApproval>,
+    wait_seconds: u32,
+    now_ms: i64,
+) -> Result<pb::AccessReply, AccessError> {
+    let settled = |outcome: pb::Outcome, message: String| {
+        state.broker.reported(req);
+        Ok(pb::AccessReply {
+            outcome: outcome as i32,
+            request_id: req.id.clone(),
+            message,
+            ..Default::default()
+        })
+    };
+    let what = format!("{} in vault \"{}\"", req.names.join(", "), req.vault.name);
+    match req.state() {
+        State::Pending => Ok(pending_reply(state, req, wait_seconds)),
+        State::Approved { .. } if req.operation == Operation::Read => {
+            let project = project_of(state, &req.session)?;
+            let Some((_, provider, vault)) = project.vault(&req.vault.name) else {
+                return Err(AccessError::UnknownSession);
+            };
+            let covered = {
+                let grants = state.grants();
+                req.all_names
+                    .iter()
+                    .all(|n| grants.covers(&vault, n, &req.session.id, now_ms))
+            };
+            if !req.mark_delivered() && !covered {
+                return settled(
+                    pb::Outcome::Expired,
+                    format!(
+                        "The approval for {what} was already used once. Call again to ask anew."
+                    ),
+                );
+            }
+            state.broker.reported(req);
+            deliver(
+                state,
+                &req.session,
+                &vault,
+                provider,
+                &req.all_names,
+                &req.names,
+                &req.reason,
+                req.scope,
+                &req.id,
+                now_ms,
+            )
+            .await
+        }
+        State::Approved { .. } => Ok(pending_reply(state, req, wait_seconds)),
+        State::Delivered => {
+            let grants_cover = {
+                let grants = state.grants();
+                req.all_names
+                    .iter()
+                    .all(|n| grants.covers(&req.vault, n, &req.session.id, now_ms))
+            };
+            if grants_cover {
+                let project = project_of(state, &req.session)?;
+                if let Some((_, provider, vault)) = project.vault(&req.vault.name) {
+                    state.broker.reported(req);
+                    return deliver(
+                        state,
+                        &req.session,
+                        &vault,
+                        provider,
+                        &req.all_names,
+                        &[],
+                        &req.reason,
+                        req.scope,
+                        &req.id,
+                        now_ms,
+                    )
+                    .await;
+                }
+            }
+            settled(
+                pb::Outcome::Expired,
+                format!("The approval for {what} was already used once. Call again to ask anew."),
+            )
+        }
+        State::Written { .. } => {
+            state.broker.reported(req);
+            Ok(pb::AccessReply {
+                outcome: pb::Outcome::Granted as i32,
+                written: req.names.clone(),
+                request_id: req.id.clone(),
+                ..Default::default()
+            })
+        }
+        State::WriteFailed { message, .. } => {
+            state.broker.reported(req);
+            Err(AccessError::WriteFailed(message))
+        }
+        State::Denied { .. } => settled(
+            pb::Outcome::Denied,
+            format!(
+                "The user denied {} access to {what}. Do not ask again for the same thing; ask the user how they want to proceed.",
+                req.operation.as_str()
+            ),
+        ),
+        State::Expired => settled(
+            pb::Outcome::Expired,
+            format!(
+                "No one approved {} access to {what} before the request expired. Call again if you still need it.",
+                req.operation.as_str()
+            ),
+        ),
+        State::Cancelled { why } => settled(
+            pb::Outcome::Cancelled,
+            format!("The request for {what} was cancelled ({why}). Call again to ask anew."),
+        ),
+    }
+}
+
+/// Waits up to `timeout_ms` for a decision on the session's request.
+pub async fn await_decision(
+    state: &AppState,
+    session: &Arc<Session>,
+    request_id: &str,
+    timeout_ms: u32,
+) -> Result<pb::AccessReply, AccessError> {
+    let req = state
+        .broker
+        .get(request_id)
+        .filter(|r| r.session.id == session.id)
+        .ok_or_else(|| AccessError::UnknownRequest(request_id.chars().take(40).collect()))?;
+    let mut rx = req.subscribe();
+    let op = req.operation;
+    let timeout = Duration::from_millis(u64::from(timeout_ms.min(600_000)));
+    let _ = tokio::time::timeout(timeout, rx.wait_for(|s| s.settled(op))).await;
+    let wait_seconds = state
+        .project(&session.project)
+        .map_or(50, |p| p.config.approval.wait_seconds);
+    reply_for(state, &req, wait_seconds, clock::now_ms()).await
+}

@@ -1,0 +1,32 @@
+//! The audit trail: one SQLite database in WAL mode, written by exactly one
+//! task ([`writer`]), read through a separate connection ([`store`]).
+//!
+//! Every row carries the hash of the row before it ([`chain`]), so a deleted
+//! or edited row is found by `agent-vault audit verify`. Values never enter.
+
+pub mod chain;
+pub mod store;
+pub mod writer;
+
+use crate::grants::VaultId;
+use crate::session::Requester;
+
+/// One audit row, before it is chained.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEvent {
+    pub timestamp_ms: i64,
+    pub secret_name: String,
+    pub reason: String,
+    /// approved, denied, auto_approved, expired, cancelled, written,
+    /// write_failed, not_found, refused, paired, pair_approved, pair_denied,
+    /// device_revoked, revoked.
+    pub action: String,
+    pub scope: String,
+    pub ttl_expires_ms: Option<i64>,
+    pub operation: String,
+    pub vault: Option<VaultId>,
+    pub request_id: String,
+    pub requester: Option<Requester>,
+    pub device_id: String,
+    pub detail: String,
+}

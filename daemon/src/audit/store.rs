@@ -1,0 +1,273 @@
+//! The SQLite database: schema, and the read side (a connection separate
+//! from the writer's, so reads never wait on a batch commit).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::chain::{self, ChainedRow, Verdict};
+use crate::config::TtlScope;
+use crate::grants::{Grant, VaultId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("audit database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  timestamp TEXT NOT NULL,
+  secret_name TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  action TEXT NOT NULL,
+  scope TEXT NOT NULL DEFAULT '',
+  ttl_expires_at TEXT,
+  operation TEXT NOT NULL DEFAULT '',
+  vault TEXT NOT NULL DEFAULT '',
+  config_path TEXT NOT NULL DEFAULT '',
+  request_id TEXT NOT NULL DEFAULT '',
+  requester_uid INTEGER,
+  requester_pid INTEGER,
+  requester_exe TEXT NOT NULL DEFAULT '',
+  client_name TEXT NOT NULL DEFAULT '',
+  device_id TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT '',
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_timestamp ON audit(timestamp);
+CREATE TABLE IF NOT EXISTS audit_head (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  last_hash TEXT NOT NULL,
+  count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+  id TEXT PRIMARY KEY,
+  config_path TEXT NOT NULL,
+  vault TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  name TEXT,
+  session_id TEXT,
+  expires_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+  id TEXT PRIMARY KEY,
+  label TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  paired_at_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER NOT NULL,
+  revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  config_path TEXT NOT NULL,
+  hook_index INTEGER NOT NULL,
+  url TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+);
+";
+
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let err = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(err)?;
+    conn.execute_batch(SCHEMA).map_err(err)?;
+    Ok(conn)
+}
+
+/// A row as read back for `agent-vault audit`.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub row: ChainedRow,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub label: String,
+    pub secret_hash: Vec<u8>,
+    pub paired_at_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub config_path: String,
+    pub hook_index: i64,
+    pub url: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+/// The read side.
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+const ROW_COLUMNS: &str = "id, timestamp, secret_name, reason, action, scope, \
+    COALESCE(ttl_expires_at, ''), operation, vault, config_path, request_id, requester_uid, \
+    requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChainedRow, String, String)> {
+    Ok((
+        ChainedRow {
+            id: r.get(0)?,
+            timestamp: r.get(1)?,
+            secret_name: r.get(2)?,
+            reason: r.get(3)?,
+            action: r.get(4)?,
+            scope: r.get(5)?,
+            ttl_expires_at: r.get(6)?,
+            operation: r.get(7)?,
+            vault: r.get(8)?,
+            config_path: r.get(9)?,
+            request_id: r.get(10)?,
+            requester_uid: r.get(11)?,
+            requester_pid: r.get(12)?,
+            requester_exe: r.get(13)?,
+            client_name: r.get(14)?,
+            device_id: r.get(15)?,
+            detail: r.get(16)?,
+        },
+        r.get(17)?,
+        r.get(18)?,
+    ))
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(open(path)?),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn).map_err(|e| self.err(e))
+    }
+
+    /// The newest rows, newest first.
+    pub fn recent(&self, limit: u32) -> Result<Vec<ChainedRow>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ROW_COLUMNS} FROM audit ORDER BY id DESC LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map([limit], read_row)?;
+            rows.map(|r| r.map(|(row, _, _)| row)).collect()
+        })
+    }
+
+    pub fn verify(&self) -> Result<Verdict, StoreError> {
+        self.with(|c| {
+            let head: Option<(String, i64)> = c
+                .query_row(
+                    "SELECT last_hash, count FROM audit_head WHERE one = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let mut stmt = c.prepare(&format!("SELECT {ROW_COLUMNS} FROM audit ORDER BY id"))?;
+            let rows: Vec<_> = stmt.query_map([], read_row)?.collect::<Result<_, _>>()?;
+            Ok(chain::verify(
+                rows.into_iter(),
+                head.map(|(h, n)| (h, n as u64)),
+            ))
+        })
+    }
+
+    pub fn grants(&self, now_ms: i64) -> Result<Vec<Grant>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, config_path, vault, scope, name, session_id, expires_at_ms FROM grants WHERE expires_at_ms > ?1",
+            )?;
+            let rows = stmt.query_map([now_ms], |r| {
+                let scope: String = r.get(3)?;
+                Ok(Grant {
+                    id: r.get(0)?,
+                    vault: VaultId::new(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?),
+                    scope: TtlScope::parse(&scope).unwrap_or(TtlScope::Secret),
+                    name: r.get(4)?,
+                    session: r.get(5)?,
+                    expires_at_ms: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, label, secret_hash, paired_at_ms, last_seen_ms FROM devices WHERE revoked = 0 ORDER BY paired_at_ms",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(DeviceRecord {
+                    id: r.get(0)?,
+                    label: r.get(1)?,
+                    secret_hash: r.get(2)?,
+                    paired_at_ms: r.get(3)?,
+                    last_seen_ms: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Webhook deliveries due now, oldest first.
+    pub fn due_webhooks(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, config_path, hook_index, url, payload, attempts FROM webhook_outbox \
+                 WHERE next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now_ms, limit], |r| {
+                Ok(OutboxItem {
+                    id: r.get(0)?,
+                    config_path: r.get(1)?,
+                    hook_index: r.get(2)?,
+                    url: r.get(3)?,
+                    payload: r.get(4)?,
+                    attempts: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// When the next queued delivery is due, if any.
+    pub fn next_webhook_due(&self) -> Result<Option<i64>, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT MIN(next_attempt_ms) FROM webhook_outbox", [], |r| {
+                r.get(0)
+            })
+        })
+    }
+}

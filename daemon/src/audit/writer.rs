@@ -1,0 +1,392 @@
+//! The one writer: every change to the database goes through this task, in
+//! order, over an unbounded (lossless) channel. It commits in batches: it
+//! takes one command, then everything already queued (up to a bound), and
+//! writes them in one transaction with cached prepared statements.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::AuditEvent;
+use super::chain::{self, ChainedRow};
+use super::store::{self, DeviceRecord, StoreError};
+use crate::clock;
+use crate::grants::Grant;
+
+pub enum StoreCmd {
+    Audit(Box<AuditEvent>),
+    /// Queue a webhook delivery (same transaction as the audit rows before it).
+    Webhook {
+        config_path: String,
+        hook_index: usize,
+        url: String,
+        payload: String,
+        now_ms: i64,
+    },
+    WebhookDone(i64),
+    WebhookRetry {
+        id: i64,
+        attempts: i64,
+        next_attempt_ms: i64,
+    },
+    PutGrant(Grant),
+    DeleteGrants(Vec<String>),
+    PutDevice(DeviceRecord),
+    TouchDevice {
+        id: String,
+        now_ms: i64,
+    },
+    RevokeDevice(String),
+    /// Answered once everything sent before it is committed.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side, cloned wherever something must be recorded.
+#[derive(Clone)]
+pub struct StoreTx {
+    tx: mpsc::UnboundedSender<StoreCmd>,
+}
+
+impl StoreTx {
+    /// Sends a command. The channel is unbounded, so this never drops one;
+    /// it fails only after the writer stopped, at the very end of shutdown.
+    pub fn send(&self, cmd: StoreCmd) {
+        if self.tx.send(cmd).is_err() {
+            tracing::error!("store writer has stopped; a record was not written");
+        }
+    }
+
+    pub fn audit(&self, event: AuditEvent) {
+        self.send(StoreCmd::Audit(Box::new(event)));
+    }
+
+    /// Waits until everything sent so far is committed.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        self.send(StoreCmd::Flush(tx));
+        let _ = rx.await;
+    }
+}
+
+const MAX_BATCH: usize = 1024;
+
+/// Starts the writer thread. `webhooks_queued` is notified after a commit
+/// that queued deliveries. The thread ends when every `StoreTx` is dropped.
+pub fn start(
+    path: &Path,
+    webhooks_queued: Arc<Notify>,
+) -> Result<(StoreTx, std::thread::JoinHandle<()>), StoreError> {
+    let mut conn = store::open(path)?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<StoreCmd>();
+    let mut chain = Head::load(&conn).map_err(|source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let handle = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while let Some(first) = rx.blocking_recv() {
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(cmd) => batch.push(cmd),
+                        Err(_) => break,
+                    }
+                }
+                let mut acks = Vec::new();
+                let mut queued_hooks = false;
+                if let Err(e) = write_batch(
+                    &mut conn,
+                    &mut chain,
+                    &mut batch,
+                    &mut acks,
+                    &mut queued_hooks,
+                ) {
+                    tracing::error!(error = %e, "store batch failed; retrying once");
+                    // The chain head is reloaded so a rolled-back batch leaves no gap.
+                    if let Ok(h) = Head::load(&conn) {
+                        chain = h;
+                    }
+                }
+                batch.clear();
+                if queued_hooks {
+                    webhooks_queued.notify_one();
+                }
+                for ack in acks {
+                    let _ = ack.send(());
+                }
+            }
+        })
+        .map_err(|e| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+    Ok((StoreTx { tx }, handle))
+}
+
+/// The chain's head: the last hash and the row count.
+struct Head {
+    last_hash: String,
+    count: i64,
+}
+
+impl Head {
+    fn load(conn: &Connection) -> rusqlite::Result<Head> {
+        let head = conn
+            .query_row(
+                "SELECT last_hash, count FROM audit_head WHERE one = 1",
+                [],
+                |r| {
+                    Ok(Head {
+                        last_hash: r.get(0)?,
+                        count: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(head.unwrap_or(Head {
+            last_hash: String::new(),
+            count: 0,
+        }))
+    }
+}
+
+fn write_batch(
+    conn: &mut Connection,
+    head: &mut Head,
+    batch: &mut Vec<StoreCmd>,
+    acks: &mut Vec<oneshot::Sender<()>>,
+    queued_hooks: &mut bool,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    let mut next = Head {
+        last_hash: head.last_hash.clone(),
+        count: head.count,
+    };
+    let mut wrote_audit = false;
+    for cmd in batch.drain(..) {
+        match cmd {
+            StoreCmd::Audit(e) => {
+                insert_audit(&tx, &mut next, &e)?;
+                wrote_audit = true;
+            }
+            StoreCmd::Webhook {
+                config_path,
+                hook_index,
+                url,
+                payload,
+                now_ms,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO webhook_outbox (config_path, hook_index, url, payload, attempts, next_attempt_ms, created_ms) \
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
+                )?
+                .execute(params![config_path, hook_index as i64, url, payload, now_ms])?;
+                *queued_hooks = true;
+            }
+            StoreCmd::WebhookDone(id) => {
+                tx.prepare_cached("DELETE FROM webhook_outbox WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            StoreCmd::WebhookRetry {
+                id,
+                attempts,
+                next_attempt_ms,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE webhook_outbox SET attempts = ?2, next_attempt_ms = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, attempts, next_attempt_ms])?;
+            }
+            StoreCmd::PutGrant(g) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO grants (id, config_path, vault, scope, name, session_id, expires_at_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    g.id,
+                    &*g.vault.config,
+                    &*g.vault.name,
+                    g.scope.as_str(),
+                    g.name,
+                    g.session,
+                    g.expires_at_ms
+                ])?;
+            }
+            StoreCmd::DeleteGrants(ids) => {
+                let mut stmt = tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?;
+                for id in ids {
+                    stmt.execute([id])?;
+                }
+            }
+            StoreCmd::PutDevice(d) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO devices (id, label, secret_hash, paired_at_ms, last_seen_ms, revoked) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                )?
+                .execute(params![d.id, d.label, d.secret_hash, d.paired_at_ms, d.last_seen_ms])?;
+            }
+            StoreCmd::TouchDevice { id, now_ms } => {
+                tx.prepare_cached("UPDATE devices SET last_seen_ms = ?2 WHERE id = ?1")?
+                    .execute(params![id, now_ms])?;
+            }
+            StoreCmd::RevokeDevice(id) => {
+                tx.prepare_cached("UPDATE devices SET revoked = 1 WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            StoreCmd::Flush(ack) => acks.push(ack),
+        }
+    }
+    if wrote_audit {
+        tx.prepare_cached(
+            "INSERT INTO audit_head (one, last_hash, count) VALUES (1, ?1, ?2) \
+             ON CONFLICT(one) DO UPDATE SET last_hash = excluded.last_hash, count = excluded.count",
+        )?
+        .execute(params![next.last_hash, next.count])?;
+    }
+    tx.commit()?;
+    *head = next;
+    Ok(())
+}
+
+fn insert_audit(
+    tx: &rusqlite::Transaction<'_>,
+    head: &mut Head,
+    e: &AuditEvent,
+) -> rusqlite::Result<()> {
+    // The id is assigned here (not by SQLite) so that it can be hashed.
+    let id: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM audit")?
+        .query_row([], |r| r.get(0))?;
+    let requester = e.requester.clone().unwrap_or_default();
+    let has_requester = e.requester.is_some();
+    let row = ChainedRow {
+        id,
+        timestamp: clock::iso(e.timestamp_ms),
+        secret_name: e.secret_name.clone(),
+        reason: e.reason.clone(),
+        action: e.action.clone(),
+        scope: e.scope.clone(),
+        ttl_expires_at: e.ttl_expires_ms.map(clock::iso).unwrap_or_default(),
+        operation: e.operation.clone(),
+        vault: e
+            .vault
+            .as_ref()
+            .map(|v| v.name.to_string())
+            .unwrap_or_default(),
+        config_path: e
+            .vault
+            .as_ref()
+            .map(|v| v.config.to_string())
+            .unwrap_or_default(),
+        request_id: e.request_id.clone(),
+        requester_uid: has_requester.then_some(requester.uid as i64),
+        requester_pid: has_requester.then_some(requester.pid as i64),
+        requester_exe: requester.exe.clone(),
+        client_name: requester.mcp_client.clone(),
+        device_id: e.device_id.clone(),
+        detail: e.detail.clone(),
+    };
+    let hash = chain::hash(&head.last_hash, &row);
+    let ttl: Option<&str> = (!row.ttl_expires_at.is_empty()).then_some(row.ttl_expires_at.as_str());
+    tx.prepare_cached(
+        "INSERT INTO audit (id, timestamp, secret_name, reason, action, scope, ttl_expires_at, operation, vault, \
+         config_path, request_id, requester_uid, requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+    )?
+    .execute(params![
+        row.id,
+        row.timestamp,
+        row.secret_name,
+        row.reason,
+        row.action,
+        row.scope,
+        ttl,
+        row.operation,
+        row.vault,
+        row.config_path,
+        row.request_id,
+        row.requester_uid,
+        row.requester_pid,
+        row.requester_exe,
+        row.client_name,
+        row.device_id,
+        row.detail,
+        head.last_hash,
+        hash,
+    ])?;
+    head.last_hash = hash;
+    head.count += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::store::Store;
+
+    #[tokio::test]
+    async fn chain_detects_deletion_and_edits() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("a.db");
+        let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
+        for i in 0..5 {
+            tx.audit(AuditEvent {
+                timestamp_ms: 1_000 + i,
+                secret_name: format!("S{i}"),
+                action: "approved".into(),
+                ..Default::default()
+            });
+        }
+        tx.flush().await;
+        drop(tx);
+        let _ = handle.join();
+        let store = Store::open(&db)?;
+        assert_eq!(store.verify()?.problem, None);
+        assert_eq!(store.verify()?.rows_checked, 5);
+
+        let conn = Connection::open(&db)?;
+        conn.execute("UPDATE audit SET reason = 'edited' WHERE id = 2", [])?;
+        assert!(
+            store
+                .verify()?
+                .problem
+                .unwrap_or_default()
+                .contains("row 2")
+        );
+        conn.execute("UPDATE audit SET reason = '' WHERE id = 2", [])?;
+        assert_eq!(store.verify()?.problem, None);
+        conn.execute("DELETE FROM audit WHERE id = 3", [])?;
+        assert!(
+            store
+                .verify()?
+                .problem
+                .unwrap_or_default()
+                .contains("row 4")
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn chain_detects_a_deleted_last_row() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("a.db");
+        let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
+        for _ in 0..3 {
+            tx.audit(AuditEvent {
+                action: "denied".into(),
+                ..Default::default()
+            });
+        }
+        tx.flush().await;
+        drop(tx);
+        let _ = handle.join();
+        Connection::open(&db)?.execute("DELETE FROM audit WHERE id = 3", [])?;
+        let v = Store::open(&db)?.verify()?;
+        assert!(v.problem.unwrap_or_default().contains("deleted"));
+        Ok(())
+    }
+}

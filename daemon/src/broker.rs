@@ -1,0 +1,457 @@
+//! Pending approvals: create or join, decide once, expire, notify waiters.
+//!
+//! Each request's state lives in a `watch` channel: a decision is a
+//! compare-and-set on it (`send_if_modified`), so a request can be decided
+//! exactly once however many approvers race, and every waiter wakes at once.
+//! The broker's maps sit behind one short `std::sync::Mutex` that is never
+//! held across an await.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::config::TtlScope;
+use crate::grants::VaultId;
+use crate::secret::SecretString;
+use crate::session::Session;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Read,
+    Write,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::Write => "write",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    Pending,
+    /// Approved; for reads the values are fetched when delivered.
+    Approved {
+        device: String,
+        window_minutes: f64,
+    },
+    /// A write approved and applied.
+    Written {
+        device: String,
+    },
+    /// A write approved whose provider call failed (message has no value).
+    WriteFailed {
+        device: String,
+        message: String,
+    },
+    Denied {
+        device: String,
+    },
+    Expired,
+    Cancelled {
+        why: String,
+    },
+    /// A read approval whose values went to the requester (single use).
+    Delivered,
+}
+
+impl State {
+    /// Whether a waiter for `op` has its answer.
+    pub fn settled(&self, op: Operation) -> bool {
+        match self {
+            State::Pending => false,
+            State::Approved { .. } => op == Operation::Read,
+            _ => true,
+        }
+    }
+}
+
+/// Everything a request asks for; bound to the request for its lifetime.
+pub struct PendingApproval {
+    pub id: String,
+    pub vault: VaultId,
+    pub operation: Operation,
+    /// Names shown to the approver (reads: those no window covers).
+    pub names: Vec<String>,
+    /// Every name the agent asked for, in its order (reads).
+    pub all_names: Vec<String>,
+    pub writes: Vec<(String, SecretString)>,
+    pub previews: Vec<String>,
+    pub reason: String,
+    pub session: Arc<Session>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub ttl_minutes: f64,
+    pub scope: TtlScope,
+    /// Random; approve/deny forms must echo a CSRF token derived from it.
+    state: watch::Sender<State>,
+    /// Set once the requester has been told a final outcome; the request
+    /// then stops being joinable.
+    reported: AtomicBool,
+    join_key: String,
+}
+
+impl std::fmt::Debug for PendingApproval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingApproval")
+            .field("id", &self.id)
+            .field("vault", &self.vault)
+            .field("operation", &self.operation)
+            .field("names", &self.names)
+            .field("state", &*self.state.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingApproval {
+    pub fn state(&self) -> State {
+        self.state.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<State> {
+        self.state.subscribe()
+    }
+
+    /// Atomically moves from `from` (matched by the predicate) to `to`.
+    fn transition(&self, from: impl Fn(&State) -> bool, to: State) -> bool {
+        self.state.send_if_modified(|s| {
+            if from(s) {
+                *s = to;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Approved read → Delivered, once. True for the caller that wins.
+    pub fn mark_delivered(&self) -> bool {
+        self.transition(|s| matches!(s, State::Approved { .. }), State::Delivered)
+    }
+
+    /// Approved write → Written / WriteFailed.
+    pub fn finish_write(&self, result: Result<(), String>) {
+        let device = match &*self.state.borrow() {
+            State::Approved { device, .. } => device.clone(),
+            _ => return,
+        };
+        let to = match result {
+            Ok(()) => State::Written { device },
+            Err(message) => State::WriteFailed { device, message },
+        };
+        self.transition(|s| matches!(s, State::Approved { .. }), to);
+    }
+}
+
+/// What a new request asks for.
+pub struct NewRequest {
+    pub vault: VaultId,
+    pub operation: Operation,
+    pub names: Vec<String>,
+    pub all_names: Vec<String>,
+    pub writes: Vec<(String, SecretString)>,
+    pub previews: Vec<String>,
+    pub reason: String,
+    pub session: Arc<Session>,
+    pub ttl_minutes: f64,
+    pub scope: TtlScope,
+    pub expire_ms: i64,
+}
+
+impl NewRequest {
+    /// Identical requests from the same session share this key. Write values
+    /// enter only as a digest.
+    fn join_key(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.session.id.as_str(),
+            &self.vault.config,
+            &self.vault.name,
+            self.operation.as_str(),
+            &self.reason,
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        for n in &self.all_names {
+            h.update((n.len() as u64).to_le_bytes());
+            h.update(n.as_bytes());
+        }
+        for (n, v) in &self.writes {
+            h.update((n.len() as u64).to_le_bytes());
+            h.update(n.as_bytes());
+            h.update((v.len() as u64).to_le_bytes());
+            h.update(v.expose().as_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecideError {
+    #[error("no such request (it may have expired)")]
+    NotFound,
+    #[error("this request was already decided")]
+    AlreadyDecided,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_id: HashMap<String, Arc<PendingApproval>>,
+    by_join: HashMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct Broker {
+    maps: Mutex<Maps>,
+}
+
+/// How long a settled request stays findable (so a repeated call learns
+/// its outcome) after it expires.
+const KEEP_SETTLED_MS: i64 = 10 * 60 * 1000;
+
+impl Broker {
+    fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Joins an identical unreported request from the same session, or
+    /// creates one. Returns the request and whether it was joined.
+    pub fn open(&self, new: NewRequest, id: String, now_ms: i64) -> (Arc<PendingApproval>, bool) {
+        let key = new.join_key();
+        let mut maps = self.maps();
+        if let Some(existing) = maps.by_join.get(&key).and_then(|id| maps.by_id.get(id)) {
+            if !existing.reported.load(Ordering::Acquire) {
+                return (existing.clone(), true);
+            }
+        }
+        let (tx, _) = watch::channel(State::Pending);
+        let req = Arc::new(PendingApproval {
+            id: id.clone(),
+            vault: new.vault,
+            operation: new.operation,
+            names: new.names,
+            all_names: new.all_names,
+            writes: new.writes,
+            previews: new.previews,
+            reason: new.reason,
+            session: new.session,
+            created_ms: now_ms,
+            expires_ms: now_ms + new.expire_ms,
+            ttl_minutes: new.ttl_minutes,
+            scope: new.scope,
+            state: tx,
+            reported: AtomicBool::new(false),
+            join_key: key.clone(),
+        });
+        maps.by_join.insert(key, id.clone());
+        maps.by_id.insert(id, req.clone());
+        (req, false)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<PendingApproval>> {
+        self.maps().by_id.get(id).cloned()
+    }
+
+    /// Records that the requester was told the final outcome; the request
+    /// is no longer joinable and the next identical call asks anew.
+    pub fn reported(&self, req: &PendingApproval) {
+        req.reported.store(true, Ordering::Release);
+        let mut maps = self.maps();
+        if maps.by_join.get(&req.join_key) == Some(&req.id) {
+            maps.by_join.remove(&req.join_key);
+        }
+    }
+
+    /// Approves or denies a pending request, exactly once.
+    pub fn decide(
+        &self,
+        id: &str,
+        approve: bool,
+        device: &str,
+        window_minutes: f64,
+        now_ms: i64,
+    ) -> Result<Arc<PendingApproval>, DecideError> {
+        let req = self.get(id).ok_or(DecideError::NotFound)?;
+        if now_ms >= req.expires_ms {
+            self.expire_due(now_ms);
+            return Err(DecideError::AlreadyDecided);
+        }
+        let to = if approve {
+            State::Approved {
+                device: device.to_string(),
+                window_minutes,
+            }
+        } else {
+            State::Denied {
+                device: device.to_string(),
+            }
+        };
+        if req.transition(|s| *s == State::Pending, to) {
+            Ok(req)
+        } else {
+            Err(DecideError::AlreadyDecided)
+        }
+    }
+
+    /// Requests still waiting for a human, oldest first.
+    pub fn pending(&self) -> Vec<Arc<PendingApproval>> {
+        let mut out: Vec<_> = self
+            .maps()
+            .by_id
+            .values()
+            .filter(|r| r.state() == State::Pending)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// Expires pending requests past their deadline (returned, for audit)
+    /// and forgets settled ones kept long enough.
+    pub fn expire_due(&self, now_ms: i64) -> Vec<Arc<PendingApproval>> {
+        let mut maps = self.maps();
+        let mut expired = Vec::new();
+        let mut forget = Vec::new();
+        for req in maps.by_id.values() {
+            if now_ms >= req.expires_ms && req.transition(|s| *s == State::Pending, State::Expired)
+            {
+                expired.push(req.clone());
+            }
+            if now_ms >= req.expires_ms + KEEP_SETTLED_MS {
+                forget.push((req.id.clone(), req.join_key.clone()));
+            }
+        }
+        for (id, key) in forget {
+            maps.by_id.remove(&id);
+            if maps.by_join.get(&key) == Some(&id) {
+                maps.by_join.remove(&key);
+            }
+        }
+        expired
+    }
+
+    /// Cancels every pending request (shutdown); returns them for audit.
+    pub fn cancel_all(&self, why: &str) -> Vec<Arc<PendingApproval>> {
+        self.cancel_where(|_| true, why)
+    }
+
+    /// Cancels one session's pending requests (its client went away).
+    pub fn cancel_session(&self, session_id: &str, why: &str) -> Vec<Arc<PendingApproval>> {
+        self.cancel_where(|r| r.session.id == session_id, why)
+    }
+
+    fn cancel_where(
+        &self,
+        pred: impl Fn(&PendingApproval) -> bool,
+        why: &str,
+    ) -> Vec<Arc<PendingApproval>> {
+        let maps = self.maps();
+        maps.by_id
+            .values()
+            .filter(|r| pred(r))
+            .filter(|r| {
+                r.transition(
+                    |s| *s == State::Pending,
+                    State::Cancelled {
+                        why: why.to_string(),
+                    },
+                )
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Requester;
+
+    fn session(id: &str) -> Arc<Session> {
+        Arc::new(Session {
+            id: id.into(),
+            requester: Requester::default(),
+            project: "/p".into(),
+            opened_ms: 0,
+        })
+    }
+
+    fn new_read(session_id: &str, names: &[&str], reason: &str) -> NewRequest {
+        NewRequest {
+            vault: VaultId::new("/p", "dev"),
+            operation: Operation::Read,
+            names: names.iter().map(|s| s.to_string()).collect(),
+            all_names: names.iter().map(|s| s.to_string()).collect(),
+            writes: vec![],
+            previews: vec![],
+            reason: reason.into(),
+            session: session(session_id),
+            ttl_minutes: 0.0,
+            scope: TtlScope::Secret,
+            expire_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn identical_requests_join_until_reported() {
+        let b = Broker::default();
+        let (r1, j1) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
+        let (r2, j2) = b.open(new_read("s1", &["A"], "why"), "r2".into(), 1);
+        assert!(!j1 && j2 && r1.id == r2.id);
+        let (r3, j3) = b.open(new_read("s2", &["A"], "why"), "r3".into(), 1);
+        assert!(!j3 && r3.id == "r3", "another session never joins");
+        let (_, j4) = b.open(new_read("s1", &["A"], "other reason"), "r4".into(), 1);
+        assert!(!j4);
+        b.reported(&r1);
+        let (r5, j5) = b.open(new_read("s1", &["A"], "why"), "r5".into(), 2);
+        assert!(!j5 && r5.id == "r5");
+    }
+
+    #[test]
+    fn decided_exactly_once() {
+        let b = Broker::default();
+        let (r, _) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
+        assert!(b.decide("r1", true, "d1", 0.0, 10).is_ok());
+        assert_eq!(
+            b.decide("r1", false, "d2", 0.0, 11).err(),
+            Some(DecideError::AlreadyDecided)
+        );
+        assert_eq!(
+            b.decide("nope", true, "d1", 0.0, 11).err(),
+            Some(DecideError::NotFound)
+        );
+        assert!(r.mark_delivered());
+        assert!(!r.mark_delivered(), "single use");
+    }
+
+    #[test]
+    fn expiry_is_final_and_time_is_a_parameter() {
+        let b = Broker::default();
+        let (r, _) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
+        assert!(b.expire_due(999).is_empty());
+        assert_eq!(b.expire_due(1_000).len(), 1);
+        assert_eq!(r.state(), State::Expired);
+        assert!(b.decide("r1", true, "d", 0.0, 1_001).is_err());
+        assert!(b.get("r1").is_some());
+        b.expire_due(1_000 + KEEP_SETTLED_MS);
+        assert!(b.get("r1").is_none());
+    }
+
+    #[test]
+    fn cancel_wakes_waiters() {
+        let b = Broker::default();
+        let (r, _) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
+        let rx = r.subscribe();
+        assert_eq!(b.cancel_session("s2", "gone").len(), 0);
+        assert_eq!(b.cancel_all("shutdown").len(), 1);
+        assert!(rx.has_changed().unwrap_or(false));
+        assert!(matches!(r.state(), State::Cancelled { .. }));
+    }
+}

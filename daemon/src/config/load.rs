@@ -1,0 +1,304 @@
+//! Loading a config file: parse, validate, resolve `env:` references and
+//! paths. Every error names the file, the field path and what was expected.
+
+use std::path::{Path, PathBuf};
+
+use super::schema::{RawConfig, RawEvents, VaultKind};
+use super::{ProjectConfig, VaultConfig, WebhookConfig};
+use crate::secret::SecretString;
+
+pub use agent_vault_proto::project::{find_config, referenced_env_names};
+
+/// Resolves the value of an `env:NAME` reference.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the config: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}: {path}: {message}")]
+    Invalid {
+        file: PathBuf,
+        path: String,
+        message: String,
+    },
+}
+
+fn invalid(file: &Path, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_path_buf(),
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// Resolves `"env:NAME"`; other strings are literal. An unset variable
+/// yields None (the feature it configures is then off, with a warning).
+fn resolve(value: &str, field: &str, file: &Path, env: EnvLookup<'_>) -> Option<SecretString> {
+    match value.strip_prefix("env:") {
+        Some(name) => {
+            let v = env(name);
+            if v.is_none() {
+                tracing::warn!(file = %file.display(), field, variable = name, "env: reference is not set");
+            }
+            v.map(SecretString::new)
+        }
+        None => Some(SecretString::new(value.to_string())),
+    }
+}
+
+fn valid_vault_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// Loads and validates one config file. `path` should already be absolute.
+pub fn load_config(path: &Path, env: EnvLookup<'_>) -> Result<ProjectConfig, ConfigError> {
+    let file = std::fs::canonicalize(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse_config(&file, &text, env)
+}
+
+/// Parses config text as if read from `file` (used by tests and fuzzing).
+pub fn parse_config(
+    file: &Path,
+    text: &str,
+    env: EnvLookup<'_>,
+) -> Result<ProjectConfig, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." {
+            "(top level)".into()
+        } else {
+            path
+        };
+        invalid(file, path, e.inner().to_string())
+    })?;
+    let dir = file.parent().unwrap_or(Path::new("/"));
+
+    let mut vaults = std::collections::BTreeMap::new();
+    for (name, v) in raw.vaults {
+        if !valid_vault_name(&name) {
+            return Err(invalid(
+                file,
+                format!("vaults.{name}"),
+                "expected a vault name of 1 to 64 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        let file_path = match (v.kind, &v.file) {
+            (VaultKind::Env, None) => {
+                return Err(invalid(
+                    file,
+                    format!("vaults.{name}.file"),
+                    "expected the path of a .env file (relative to the config file)",
+                ));
+            }
+            (_, Some(f)) if f.is_empty() => {
+                return Err(invalid(
+                    file,
+                    format!("vaults.{name}.file"),
+                    "expected a non-empty path",
+                ));
+            }
+            (_, Some(f)) => Some(dir.join(f)),
+            (_, None) => None,
+        };
+        vaults.insert(
+            name.clone(),
+            VaultConfig {
+                name,
+                kind: v.kind,
+                ttl_minutes: v.ttl.0,
+                ttl_scope: v.ttl_scope,
+                writable: v.writable,
+                file: file_path,
+            },
+        );
+    }
+
+    let mut webhooks = Vec::new();
+    for (i, w) in raw.webhooks.into_iter().enumerate() {
+        if !(w.url.starts_with("https://") || w.url.starts_with("http://")) {
+            return Err(invalid(
+                file,
+                format!("webhooks[{i}].url"),
+                "expected an http:// or https:// URL",
+            ));
+        }
+        let events = match w.events {
+            None => None,
+            Some(RawEvents::All(s)) if s == "all" => None,
+            Some(RawEvents::All(s)) => {
+                return Err(invalid(
+                    file,
+                    format!("webhooks[{i}].events"),
+                    format!("expected \"all\" or a list of actions, found \"{s}\""),
+                ));
+            }
+            Some(RawEvents::List(list)) => {
+                for e in &list {
+                    if !matches!(e.as_str(), "approved" | "denied" | "auto_approved") {
+                        return Err(invalid(
+                            file,
+                            format!("webhooks[{i}].events"),
+                            format!(
+                                "expected \"approved\", \"denied\" or \"auto_approved\", found \"{e}\""
+                            ),
+                        ));
+                    }
+                }
+                Some(list)
+            }
+        };
+        let authorization = w
+            .authorization
+            .as_deref()
+            .and_then(|a| resolve(a, "authorization", file, env));
+        webhooks.push(WebhookConfig {
+            url: w.url,
+            authorization,
+            events,
+        });
+    }
+
+    let approval = raw.approval;
+    if !(approval.expire_minutes > 0.0 && approval.expire_minutes <= 1440.0) {
+        return Err(invalid(
+            file,
+            "approval.expireMinutes",
+            "expected a number of minutes greater than 0 and at most 1440",
+        ));
+    }
+    if !(1..=600).contains(&approval.wait_seconds) {
+        return Err(invalid(
+            file,
+            "approval.waitSeconds",
+            "expected a whole number of seconds from 1 to 600",
+        ));
+    }
+
+    Ok(ProjectConfig {
+        path: file.to_path_buf(),
+        vaults,
+        port: raw.port,
+        ngrok_auth_token: raw
+            .ngrok_auth_token
+            .as_deref()
+            .and_then(|t| resolve(t, "ngrokAuthToken", file, env)),
+        webhooks,
+        approval,
+        access: raw.access,
+    })
+}
+
+/// The config the daemon writes when none exists: one env vault beside it.
+pub fn default_config_text() -> &'static str {
+    concat!(
+        "{\n",
+        "  \"vaults\": {\n",
+        "    \"local\": { \"type\": \"env\", \"file\": \"secrets.env\", \"ttl\": 0, \"writable\": true }\n",
+        "  },\n",
+        "  \"port\": 9999\n",
+        "}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn err_of(text: &str) -> String {
+        match parse_config(Path::new("/p/agent-vault.config.json"), text, &no_env) {
+            Err(e) => e.to_string(),
+            Ok(_) => "ok".into(),
+        }
+    }
+
+    #[test]
+    fn reads_the_prototype_format() {
+        let text = r#"{
+          "vaults": {
+            "dev": {"type": "1password", "serviceAccountToken": "env:OP_DEV_TOKEN", "vaultIds": ["abc"], "ttl": 15},
+            "local": {"type": "env", "file": ".env.secrets", "ttl": 30, "ttlScope": "vault", "writable": true}
+          },
+          "ngrokAuthToken": "env:NGROK_AUTHTOKEN",
+          "port": 9999,
+          "webhooks": [{"url": "https://logs.example.com/e", "authorization": "env:KEY", "events": ["denied"]},
+                       {"url": "http://127.0.0.1:1/x", "events": "all"}]
+        }"#;
+        let env = |k: &str| (k == "KEY").then(|| "Bearer t".to_string());
+        let cfg = parse_config(Path::new("/p/agent-vault.config.json"), text, &env);
+        let cfg = match cfg {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let local = &cfg.vaults["local"];
+        assert_eq!(local.file.as_deref(), Some(Path::new("/p/.env.secrets")));
+        assert_eq!(local.ttl_scope, super::super::TtlScope::Vault);
+        assert!(local.writable);
+        assert_eq!(cfg.vaults["dev"].kind, VaultKind::OnePassword);
+        assert_eq!(cfg.port, Some(9999));
+        assert!(cfg.ngrok_auth_token.is_none());
+        assert_eq!(
+            cfg.webhooks[0].authorization.as_ref().map(|a| a.expose()),
+            Some("Bearer t")
+        );
+        assert!(cfg.webhooks[0].wants("denied") && !cfg.webhooks[0].wants("approved"));
+        assert!(cfg.webhooks[1].wants("approved"));
+        assert_eq!(cfg.approval.wait_seconds, 50);
+    }
+
+    #[test]
+    fn errors_name_file_field_and_expectation() {
+        let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","ttlScope":"forever"}}}"#);
+        assert!(
+            e.starts_with(
+                "/p/agent-vault.config.json: vaults.dev.ttlScope: unknown variant `forever`"
+            ),
+            "{e}"
+        );
+        let e = err_of(r#"{"vaults":{"dev":{"type":"env"}}}"#);
+        assert!(e.contains("vaults.dev.file: expected the path"), "{e}");
+        let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","ttl":-1}}}"#);
+        assert!(
+            e.contains("vaults.dev.ttl: expected a number of minutes"),
+            "{e}"
+        );
+        let e = err_of(r#"{"vaults":{"dev":{"type":"vault9","file":"x"}}}"#);
+        assert!(e.contains("vaults.dev.type: unknown variant"), "{e}");
+        let e = err_of(r#"{"vaults":{}, "port": "x"}"#);
+        assert!(e.contains("port: invalid type"), "{e}");
+        let e = err_of(r#"{"vaults":{"a b":{"type":"env","file":"x"}}}"#);
+        assert!(e.contains("vaults.a b: expected a vault name"), "{e}");
+        let e = err_of(r#"{"vaults":{},"webhooks":[{"url":"ftp://x"}]}"#);
+        assert!(e.contains("webhooks[0].url"), "{e}");
+        let e = err_of(r#"{"vaults":{},"approval":{"waitSeconds":0}}"#);
+        assert!(e.contains("approval.waitSeconds"), "{e}");
+        let e = err_of("{");
+        assert!(e.contains("/p/agent-vault.config.json"), "{e}");
+    }
+
+    #[test]
+    fn the_default_config_is_valid() {
+        let cfg = parse_config(Path::new("/s/config.json"), default_config_text(), &no_env);
+        assert!(cfg.is_ok());
+    }
+}

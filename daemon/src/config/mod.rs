@@ -1,0 +1,61 @@
+//! Configuration: the prototype's `agent-vault.config.json`, unchanged.
+//!
+//! - `schema`: the serde types and their validation.
+//! - `load`: the search order, `env:` references and path resolution.
+
+mod load;
+mod schema;
+
+pub use load::{
+    ConfigError, EnvLookup, default_config_text, find_config, load_config, parse_config,
+    referenced_env_names,
+};
+pub use schema::{AccessList, ApprovalSettings, TtlScope, UserRef, VaultKind};
+
+/// A list of users by name or uid.
+pub type UserRefList = Vec<UserRef>;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::secret::SecretString;
+
+/// One loaded config file: a project, or the daemon's own config.
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    /// Canonical path of the file; with a vault name it identifies a vault.
+    pub path: PathBuf,
+    pub vaults: BTreeMap<String, VaultConfig>,
+    pub port: Option<u16>,
+    pub ngrok_auth_token: Option<SecretString>,
+    pub webhooks: Vec<WebhookConfig>,
+    pub approval: ApprovalSettings,
+    pub access: AccessList,
+}
+
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    pub name: String,
+    pub kind: VaultKind,
+    pub ttl_minutes: f64,
+    pub ttl_scope: TtlScope,
+    pub writable: bool,
+    /// For env vaults: the file, resolved against the config's directory.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub authorization: Option<SecretString>,
+    /// None means all events.
+    pub events: Option<Vec<String>>,
+}
+
+impl WebhookConfig {
+    pub fn wants(&self, action: &str) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|events| events.iter().any(|e| e == action))
+    }
+}

@@ -1,0 +1,143 @@
+//! The serde shape of the config file. Unknown fields are accepted so that
+//! prototype configs with 1Password settings (`serviceAccountToken`,
+//! `vaultIds`, `write`) load unchanged.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawConfig {
+    pub vaults: BTreeMap<String, RawVault>,
+    pub port: Option<u16>,
+    pub ngrok_auth_token: Option<String>,
+    #[serde(default)]
+    pub webhooks: Vec<RawWebhook>,
+    #[serde(default)]
+    pub approval: ApprovalSettings,
+    #[serde(default)]
+    pub access: AccessList,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawVault {
+    #[serde(rename = "type")]
+    pub kind: VaultKind,
+    #[serde(default)]
+    pub ttl: Minutes,
+    #[serde(default)]
+    pub ttl_scope: TtlScope,
+    #[serde(default)]
+    pub writable: bool,
+    pub file: Option<String>,
+}
+
+/// A non-negative, finite number of minutes.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Minutes(pub f64);
+
+impl<'de> Deserialize<'de> for Minutes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !v.is_finite() || v < 0.0 || v > 525_600.0 {
+            return Err(serde::de::Error::custom(
+                "expected a number of minutes between 0 and 525600 (0 means always ask)",
+            ));
+        }
+        Ok(Minutes(v))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultKind {
+    Env,
+    #[serde(rename = "1password")]
+    OnePassword,
+}
+
+impl VaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VaultKind::Env => "env",
+            VaultKind::OnePassword => "1password",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TtlScope {
+    #[default]
+    Secret,
+    Vault,
+    Session,
+}
+
+impl TtlScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TtlScope::Secret => "secret",
+            TtlScope::Vault => "vault",
+            TtlScope::Session => "session",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "secret" => Some(TtlScope::Secret),
+            "vault" => Some(TtlScope::Vault),
+            "session" => Some(TtlScope::Session),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawEvents {
+    All(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RawWebhook {
+    pub url: String,
+    pub authorization: Option<String>,
+    pub events: Option<RawEvents>,
+}
+
+/// `approval`: how long a request stays open and how long a shim waits.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApprovalSettings {
+    pub expire_minutes: f64,
+    pub wait_seconds: u32,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        Self {
+            expire_minutes: 10.0,
+            wait_seconds: 50,
+        }
+    }
+}
+
+/// `access`: which uids may use the agent and admin RPCs (user names or
+/// uids). Empty means the daemon's own uid.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AccessList {
+    pub agents: Vec<UserRef>,
+    pub admins: Vec<UserRef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum UserRef {
+    Uid(u32),
+    Name(String),
+}

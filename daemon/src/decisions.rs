@@ -1,0 +1,136 @@
+//! The approver's side: approve or deny a pending request (once), open the
+//! approval window, apply an approved write, record it all.
+
+use std::sync::Arc;
+
+use crate::broker::{DecideError, Operation, PendingApproval};
+use crate::clock;
+use crate::config::TtlScope;
+use crate::devices::random_token;
+use crate::events::{self, Decision};
+use crate::grants::Grant;
+use crate::state::AppState;
+
+/// The windows an approver may choose, in minutes: the configured one and
+/// shorter ones, down to 0 ("just this once").
+pub fn window_choices(configured: f64) -> Vec<f64> {
+    let mut v: Vec<f64> = [240.0, 120.0, 60.0, 30.0, 15.0, 5.0, 1.0]
+        .into_iter()
+        .filter(|m| *m < configured)
+        .collect();
+    if configured > 0.0 {
+        v.insert(0, configured);
+    }
+    v.push(0.0);
+    v
+}
+
+/// Approves (with a window no longer than configured) or denies.
+pub async fn decide(
+    state: &AppState,
+    id: &str,
+    approve: bool,
+    device_id: &str,
+    requested_window: f64,
+    now_ms: i64,
+) -> Result<Arc<PendingApproval>, DecideError> {
+    let configured = state.broker.get(id).map_or(0.0, |r| r.ttl_minutes);
+    let window = if requested_window.is_finite() {
+        requested_window.clamp(0.0, configured)
+    } else {
+        0.0
+    };
+    let req = state
+        .broker
+        .decide(id, approve, device_id, window, now_ms)?;
+    if !approve {
+        tracing::info!(request = %req.id, device = device_id, "denied");
+        events::record(
+            state,
+            &Decision {
+                device_id,
+                ..Decision::for_request(&req, "denied", now_ms)
+            },
+        );
+        return Ok(req);
+    }
+    tracing::info!(request = %req.id, device = device_id, window, "approved");
+    match req.operation {
+        Operation::Read => {
+            let ttl_expires_ms = (window > 0.0).then(|| now_ms + clock::minutes_ms(window));
+            if let Some(expires_at_ms) = ttl_expires_ms {
+                open_windows(state, &req, expires_at_ms);
+            }
+            events::record(
+                state,
+                &Decision {
+                    device_id,
+                    ttl_expires_ms,
+                    ..Decision::for_request(&req, "approved", now_ms)
+                },
+            );
+        }
+        Operation::Write => {
+            let project = state.project(std::path::Path::new(&*req.vault.config));
+            let result = match project.as_ref().and_then(|p| p.vault(&req.vault.name)) {
+                Some((_, provider, _)) => {
+                    provider.set(&req.writes).await.map_err(|e| e.to_string())
+                }
+                None => Err("the vault is no longer configured".to_string()),
+            };
+            let detail = match &result {
+                Ok(()) => "written".to_string(),
+                Err(e) => format!("write failed: {e}"),
+            };
+            events::record(
+                state,
+                &Decision {
+                    device_id,
+                    detail: &detail,
+                    ..Decision::for_request(&req, "approved", now_ms)
+                },
+            );
+            req.finish_write(result);
+        }
+    }
+    Ok(req)
+}
+
+fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {
+    let grant = |name: Option<&String>, session: Option<&str>| Grant {
+        id: random_token(9),
+        vault: req.vault.clone(),
+        scope: req.scope,
+        name: name.cloned(),
+        session: session.map(str::to_string),
+        expires_at_ms,
+    };
+    let new: Vec<Grant> = match req.scope {
+        TtlScope::Vault => vec![grant(None, None)],
+        TtlScope::Secret => req.names.iter().map(|n| grant(Some(n), None)).collect(),
+        TtlScope::Session => req
+            .names
+            .iter()
+            .map(|n| grant(Some(n), Some(&req.session.id)))
+            .collect(),
+    };
+    let mut grants = state.grants();
+    for g in new {
+        state
+            .store
+            .send(crate::audit::writer::StoreCmd::PutGrant(g.clone()));
+        grants.insert(g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_never_exceed_the_configured_window() {
+        assert_eq!(window_choices(0.0), vec![0.0]);
+        assert_eq!(window_choices(15.0), vec![15.0, 5.0, 1.0, 0.0]);
+        assert_eq!(window_choices(20.0), vec![20.0, 15.0, 5.0, 1.0, 0.0]);
+    }
+}

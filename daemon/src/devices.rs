@@ -1,0 +1,370 @@
+//! Approver devices: one-time pairing links, long-lived device credentials
+//! (the daemon keeps only their SHA-256), and CSRF tokens.
+//!
+//! A credential is `"<device id>.<secret>"` in an HttpOnly, SameSite=Strict
+//! cookie. A pairing link works once and for 5 minutes. While any device is
+//! paired, a new pairing waits for approval on a paired device.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::audit::store::DeviceRecord;
+use crate::audit::writer::{StoreCmd, StoreTx};
+
+pub const PAIRING_TTL_MS: i64 = 5 * 60 * 1000;
+/// A device unused for this long must pair again.
+pub const DEVICE_IDLE_MS: i64 = 90 * 24 * 3600 * 1000;
+
+/// Random bytes, URL-safe base64.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if getrandom::fill(&mut buf).is_err() {
+        // The OS RNG never fails on supported platforms; refuse to go on
+        // with a predictable token if it somehow does.
+        std::process::abort();
+    }
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data).to_vec()
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PairState {
+    Waiting,
+    Approved { by: String },
+    Denied { by: String },
+    Completed,
+}
+
+#[derive(Debug, Clone)]
+pub struct PairRequest {
+    pub id: String,
+    pub label: String,
+    claim_hash: Vec<u8>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub state: PairState,
+}
+
+/// What claiming a pairing link gives the browser.
+#[derive(Debug)]
+pub enum PairOutcome {
+    /// Paired at once: set this device cookie.
+    Paired { device_id: String, cookie: String },
+    /// Waiting for a paired device: set this claim cookie and poll.
+    Waiting { request_id: String, claim: String },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PairError {
+    #[error(
+        "this pairing link is invalid, already used or expired; run `agent-vault pair` for a new one"
+    )]
+    BadLink,
+    #[error("this pairing request was denied on a paired device")]
+    Denied,
+    #[error("this pairing request expired; run `agent-vault pair` again")]
+    Expired,
+}
+
+struct Inner {
+    devices: HashMap<String, DeviceRecord>,
+    /// sha256(token) -> expiry; removed when used.
+    links: HashMap<Vec<u8>, i64>,
+    requests: HashMap<String, PairRequest>,
+}
+
+pub struct Devices {
+    csrf_key: Vec<u8>,
+    inner: Mutex<Inner>,
+    store: StoreTx,
+}
+
+impl Devices {
+    pub fn new(existing: Vec<DeviceRecord>, store: StoreTx) -> Self {
+        let mut key = vec![0u8; 32];
+        if getrandom::fill(&mut key).is_err() {
+            std::process::abort();
+        }
+        Self {
+            csrf_key: key,
+            inner: Mutex::new(Inner {
+                devices: existing.into_iter().map(|d| (d.id.clone(), d)).collect(),
+                links: HashMap::new(),
+                requests: HashMap::new(),
+            }),
+            store,
+        }
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn list(&self) -> Vec<DeviceRecord> {
+        let mut v: Vec<_> = self.inner().devices.values().cloned().collect();
+        v.sort_by_key(|d| d.paired_at_ms);
+        v
+    }
+
+    pub fn any_paired(&self) -> bool {
+        !self.inner().devices.is_empty()
+    }
+
+    /// A new one-time pairing link token, and whether a paired device will
+    /// have to approve it.
+    pub fn new_link(&self, now_ms: i64) -> (String, i64, bool) {
+        let token = random_token(32);
+        let expires = now_ms + PAIRING_TTL_MS;
+        let mut inner = self.inner();
+        inner.links.retain(|_, exp| *exp > now_ms);
+        inner.links.insert(sha256(token.as_bytes()), expires);
+        (token, expires, !inner.devices.is_empty())
+    }
+
+    /// Whether a link is still usable (does not use it).
+    pub fn link_valid(&self, token: &str, now_ms: i64) -> bool {
+        self.inner()
+            .links
+            .get(&sha256(token.as_bytes()))
+            .is_some_and(|exp| *exp > now_ms)
+    }
+
+    fn create_device(inner: &mut Inner, label: &str, now_ms: i64) -> (DeviceRecord, String) {
+        let id = random_token(9);
+        let secret = random_token(32);
+        let record = DeviceRecord {
+            id: id.clone(),
+            label: label.to_string(),
+            secret_hash: sha256(secret.as_bytes()),
+            paired_at_ms: now_ms,
+            last_seen_ms: now_ms,
+        };
+        inner.devices.insert(id.clone(), record.clone());
+        (record, format!("{id}.{secret}"))
+    }
+
+    /// Uses a pairing link (once).
+    pub fn claim(&self, token: &str, label: &str, now_ms: i64) -> Result<PairOutcome, PairError> {
+        let mut inner = self.inner();
+        match inner.links.remove(&sha256(token.as_bytes())) {
+            Some(exp) if exp > now_ms => {}
+            _ => return Err(PairError::BadLink),
+        }
+        if inner.devices.is_empty() {
+            let (record, cookie) = Self::create_device(&mut inner, label, now_ms);
+            let device_id = record.id.clone();
+            self.store.send(StoreCmd::PutDevice(record));
+            return Ok(PairOutcome::Paired { device_id, cookie });
+        }
+        let id = random_token(9);
+        let claim = random_token(32);
+        inner.requests.insert(
+            id.clone(),
+            PairRequest {
+                id: id.clone(),
+                label: label.to_string(),
+                claim_hash: sha256(claim.as_bytes()),
+                created_ms: now_ms,
+                expires_ms: now_ms + PAIRING_TTL_MS,
+                state: PairState::Waiting,
+            },
+        );
+        let claim = format!("{id}.{claim}");
+        Ok(PairOutcome::Waiting {
+            request_id: id,
+            claim,
+        })
+    }
+
+    /// Pairing requests waiting for a paired device.
+    pub fn waiting_requests(&self, now_ms: i64) -> Vec<PairRequest> {
+        let mut v: Vec<_> = self
+            .inner()
+            .requests
+            .values()
+            .filter(|r| r.state == PairState::Waiting && r.expires_ms > now_ms)
+            .cloned()
+            .collect();
+        v.sort_by_key(|r| r.created_ms);
+        v
+    }
+
+    /// A paired device approves or denies a waiting pairing, once.
+    pub fn decide_pairing(&self, id: &str, approve: bool, by: &str, now_ms: i64) -> bool {
+        let mut inner = self.inner();
+        match inner.requests.get_mut(id) {
+            Some(r) if r.state == PairState::Waiting && r.expires_ms > now_ms => {
+                r.state = if approve {
+                    PairState::Approved { by: by.into() }
+                } else {
+                    PairState::Denied { by: by.into() }
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Polled by the waiting browser with its claim cookie. Ok(None) means
+    /// still waiting; Ok(Some) is the new device's (id, cookie, approver).
+    pub fn poll_claim(
+        &self,
+        claim_cookie: &str,
+        now_ms: i64,
+    ) -> Result<Option<(String, String, String)>, PairError> {
+        let (id, secret) = claim_cookie.split_once('.').ok_or(PairError::BadLink)?;
+        let mut inner = self.inner();
+        let req = inner.requests.get(id).cloned().ok_or(PairError::BadLink)?;
+        if !ct_eq(&req.claim_hash, &sha256(secret.as_bytes())) {
+            return Err(PairError::BadLink);
+        }
+        match req.state {
+            PairState::Waiting if req.expires_ms <= now_ms => Err(PairError::Expired),
+            PairState::Waiting => Ok(None),
+            PairState::Denied { .. } => Err(PairError::Denied),
+            PairState::Completed => Err(PairError::BadLink),
+            PairState::Approved { by } => {
+                let (record, cookie) = Self::create_device(&mut inner, &req.label, now_ms);
+                if let Some(r) = inner.requests.get_mut(id) {
+                    r.state = PairState::Completed;
+                }
+                let device_id = record.id.clone();
+                self.store.send(StoreCmd::PutDevice(record));
+                Ok(Some((device_id, cookie, by)))
+            }
+        }
+    }
+
+    /// The device a cookie value belongs to, checked in constant time.
+    pub fn authenticate(&self, cookie: &str, now_ms: i64) -> Option<DeviceRecord> {
+        let (id, secret) = cookie.split_once('.')?;
+        let mut inner = self.inner();
+        let device = inner.devices.get_mut(id)?;
+        if !ct_eq(&device.secret_hash, &sha256(secret.as_bytes())) {
+            return None;
+        }
+        if now_ms - device.last_seen_ms > DEVICE_IDLE_MS {
+            return None;
+        }
+        // Persist last-seen at most once a minute.
+        if now_ms - device.last_seen_ms > 60_000 {
+            device.last_seen_ms = now_ms;
+            self.store.send(StoreCmd::TouchDevice {
+                id: id.to_string(),
+                now_ms,
+            });
+        }
+        Some(device.clone())
+    }
+
+    pub fn revoke(&self, id: &str) -> bool {
+        let removed = self.inner().devices.remove(id).is_some();
+        if removed {
+            self.store.send(StoreCmd::RevokeDevice(id.to_string()));
+        }
+        removed
+    }
+
+    /// A CSRF token bound to a device and a purpose (such as one request id).
+    pub fn csrf(&self, device_id: &str, purpose: &str) -> String {
+        let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(&self.csrf_key) {
+            Ok(m) => m,
+            Err(_) => std::process::abort(),
+        };
+        mac.update(device_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(purpose.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    pub fn check_csrf(&self, device_id: &str, purpose: &str, token: &str) -> bool {
+        ct_eq(self.csrf(device_id, purpose).as_bytes(), token.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn devices() -> (Devices, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (tx, _h) = crate::audit::writer::start(
+            &dir.path().join("d.db"),
+            Arc::new(tokio::sync::Notify::new()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        (Devices::new(vec![], tx), dir)
+    }
+
+    #[test]
+    fn first_pairing_is_direct_and_links_work_once() {
+        let (d, _dir) = devices();
+        let (token, _, needs) = d.new_link(0);
+        assert!(!needs);
+        assert!(d.link_valid(&token, 1));
+        let cookie = match d.claim(&token, "phone", 1) {
+            Ok(PairOutcome::Paired { cookie, .. }) => cookie,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(d.claim(&token, "again", 2).err(), Some(PairError::BadLink));
+        assert!(d.authenticate(&cookie, 3).is_some());
+        assert!(d.authenticate(&format!("{cookie}x"), 3).is_none());
+        assert!(d.authenticate("nodot", 3).is_none());
+        let (late, _, _) = d.new_link(10);
+        assert_eq!(
+            d.claim(&late, "x", 10 + PAIRING_TTL_MS).err(),
+            Some(PairError::BadLink)
+        );
+    }
+
+    #[test]
+    fn second_pairing_needs_a_paired_device() {
+        let (d, _dir) = devices();
+        let (t1, _, _) = d.new_link(0);
+        let first = match d.claim(&t1, "phone", 0) {
+            Ok(PairOutcome::Paired { device_id, .. }) => device_id,
+            other => panic!("{other:?}"),
+        };
+        let (t2, _, needs) = d.new_link(0);
+        assert!(needs);
+        let (rid, claim) = match d.claim(&t2, "laptop", 0) {
+            Ok(PairOutcome::Waiting { request_id, claim }) => (request_id, claim),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(d.poll_claim(&claim, 1), Ok(None));
+        assert!(d.poll_claim("bad.claim", 1).is_err());
+        assert!(d.decide_pairing(&rid, true, &first, 2));
+        assert!(!d.decide_pairing(&rid, false, &first, 2), "decided once");
+        let (_, cookie, by) = match d.poll_claim(&claim, 3) {
+            Ok(Some(x)) => x,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(by, first);
+        assert!(d.authenticate(&cookie, 4).is_some());
+        assert!(d.poll_claim(&claim, 5).is_err(), "completed");
+    }
+
+    #[test]
+    fn csrf_is_bound_to_device_and_purpose() {
+        let (d, _dir) = devices();
+        let t = d.csrf("dev1", "approve:r1");
+        assert!(d.check_csrf("dev1", "approve:r1", &t));
+        assert!(!d.check_csrf("dev2", "approve:r1", &t));
+        assert!(!d.check_csrf("dev1", "approve:r2", &t));
+        assert!(!d.check_csrf("dev1", "approve:r1", ""));
+    }
+}

@@ -1,0 +1,122 @@
+//! Recording what happened: audit rows (one per secret) and, for the
+//! prototype's three actions, webhook events with the prototype's payload
+//! plus additional fields. Both go through the single store writer.
+
+use crate::audit::AuditEvent;
+use crate::audit::writer::StoreCmd;
+use crate::broker::{Operation, PendingApproval};
+use crate::clock;
+use crate::grants::VaultId;
+use crate::session::Requester;
+use crate::state::AppState;
+
+/// One decision about one or more secrets.
+pub struct Decision<'a> {
+    pub vault: &'a VaultId,
+    pub names: &'a [String],
+    pub reason: &'a str,
+    pub action: &'a str,
+    pub scope: &'a str,
+    pub ttl_expires_ms: Option<i64>,
+    pub operation: Operation,
+    pub request_id: &'a str,
+    pub requester: &'a Requester,
+    pub device_id: &'a str,
+    pub detail: &'a str,
+    pub now_ms: i64,
+}
+
+impl<'a> Decision<'a> {
+    /// The decision about a pending request, with its own fields filled in.
+    pub fn for_request(req: &'a PendingApproval, action: &'a str, now_ms: i64) -> Self {
+        Decision {
+            vault: &req.vault,
+            names: &req.names,
+            reason: &req.reason,
+            action,
+            scope: req.scope.as_str(),
+            ttl_expires_ms: None,
+            operation: req.operation,
+            request_id: &req.id,
+            requester: &req.session.requester,
+            device_id: "",
+            detail: "",
+            now_ms,
+        }
+    }
+}
+
+pub fn record(state: &AppState, d: &Decision<'_>) {
+    for name in d.names {
+        state.store.audit(AuditEvent {
+            timestamp_ms: d.now_ms,
+            secret_name: name.clone(),
+            reason: d.reason.to_string(),
+            action: d.action.to_string(),
+            scope: d.scope.to_string(),
+            ttl_expires_ms: d.ttl_expires_ms,
+            operation: d.operation.as_str().to_string(),
+            vault: Some(d.vault.clone()),
+            request_id: d.request_id.to_string(),
+            requester: Some(d.requester.clone()),
+            device_id: d.device_id.to_string(),
+            detail: d.detail.to_string(),
+        });
+    }
+    if !matches!(d.action, "approved" | "denied" | "auto_approved") {
+        return;
+    }
+    let Some(project) = state.project(std::path::Path::new(&*d.vault.config)) else {
+        return;
+    };
+    for (i, hook) in project.config.webhooks.iter().enumerate() {
+        if !hook.wants(d.action) {
+            continue;
+        }
+        let payload = serde_json::json!({
+            "event": "secret_access",
+            "timestamp": clock::iso(d.now_ms),
+            "vault": &*d.vault.name,
+            "secrets": d.names,
+            "reason": d.reason,
+            "action": d.action,
+            "scope": d.scope,
+            "ttlExpiresAt": d.ttl_expires_ms.map(clock::iso),
+            "operation": d.operation.as_str(),
+            "requestId": d.request_id,
+            "configPath": &*d.vault.config,
+            "requester": {
+                "uid": d.requester.uid,
+                "pid": d.requester.pid,
+                "exe": d.requester.exe,
+                "mcpClient": d.requester.mcp_client,
+            },
+            "device": (!d.device_id.is_empty()).then_some(d.device_id),
+        });
+        state.store.send(StoreCmd::Webhook {
+            config_path: d.vault.config.to_string(),
+            hook_index: i,
+            url: hook.url.clone(),
+            payload: payload.to_string(),
+            now_ms: d.now_ms,
+        });
+    }
+}
+
+/// An event that concerns no secret (pairing, refusals, revocations).
+pub fn record_plain(
+    state: &AppState,
+    action: &str,
+    device_id: &str,
+    detail: &str,
+    requester: Option<Requester>,
+) {
+    state.store.audit(AuditEvent {
+        timestamp_ms: clock::now_ms(),
+        action: action.to_string(),
+        device_id: device_id.to_string(),
+        detail: detail.to_string(),
+        requester,
+        ..Default::default()
+    });
+}

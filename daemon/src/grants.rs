@@ -1,0 +1,221 @@
+//! Approval windows ("grants"): after an approval with a ttl, reads covered
+//! by the window go through without asking.
+//!
+//! Checked in memory in O(1) (at most four hash lookups per name), persisted
+//! through the store so a restart keeps them. Expiry is an instant (unix ms)
+//! compared with `now`, which every method takes as a parameter.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::TtlScope;
+
+/// A vault's identity: its config file and its name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VaultId {
+    pub config: Arc<str>,
+    pub name: Arc<str>,
+}
+
+impl VaultId {
+    pub fn new(config: &str, name: &str) -> Self {
+        Self {
+            config: config.into(),
+            name: name.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct GrantKey {
+    vault: VaultId,
+    /// None: the whole vault.
+    name: Option<String>,
+    /// Some: only this session.
+    session: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub id: String,
+    pub vault: VaultId,
+    pub scope: TtlScope,
+    /// The secret for scopes secret and session; None for scope vault.
+    pub name: Option<String>,
+    pub session: Option<String>,
+    pub expires_at_ms: i64,
+}
+
+impl Grant {
+    fn key(&self) -> GrantKey {
+        GrantKey {
+            vault: self.vault.clone(),
+            name: self.name.clone(),
+            session: self.session.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Grants {
+    by_key: HashMap<GrantKey, Grant>,
+}
+
+/// What `revoke` ends.
+#[derive(Debug, Clone)]
+pub enum RevokeTarget {
+    All,
+    /// Every window on vaults with this name (any config).
+    Vault(String),
+    /// Windows covering this secret: secret/session windows for it, and the
+    /// vault's vault-wide windows (which also cover it).
+    Secret(String, String),
+    Id(String),
+}
+
+impl Grants {
+    pub fn insert(&mut self, grant: Grant) {
+        self.by_key.insert(grant.key(), grant);
+    }
+
+    /// Whether a live window lets `session` read `name` from `vault`.
+    pub fn covers(&self, vault: &VaultId, name: &str, session: &str, now_ms: i64) -> bool {
+        let live = |name: Option<&str>, session: Option<&str>| {
+            let key = GrantKey {
+                vault: vault.clone(),
+                name: name.map(str::to_string),
+                session: session.map(str::to_string),
+            };
+            self.by_key
+                .get(&key)
+                .is_some_and(|g| g.expires_at_ms > now_ms)
+        };
+        live(None, None)
+            || live(Some(name), None)
+            || live(Some(name), Some(session))
+            || live(None, Some(session))
+    }
+
+    /// Live windows, soonest expiry first.
+    pub fn active(&self, now_ms: i64) -> Vec<Grant> {
+        let mut out: Vec<Grant> = self
+            .by_key
+            .values()
+            .filter(|g| g.expires_at_ms > now_ms)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.expires_at_ms.cmp(&b.expires_at_ms).then(a.id.cmp(&b.id)));
+        out
+    }
+
+    /// Removes and returns the windows matching `target`.
+    pub fn revoke(&mut self, target: &RevokeTarget) -> Vec<Grant> {
+        let matches = |g: &Grant| match target {
+            RevokeTarget::All => true,
+            RevokeTarget::Vault(v) => &*g.vault.name == v,
+            RevokeTarget::Secret(v, n) => {
+                &*g.vault.name == v && (g.name.is_none() || g.name.as_deref() == Some(n))
+            }
+            RevokeTarget::Id(id) => &g.id == id,
+        };
+        let keys: Vec<GrantKey> = self
+            .by_key
+            .values()
+            .filter(|g| matches(g))
+            .map(Grant::key)
+            .collect();
+        keys.iter().filter_map(|k| self.by_key.remove(k)).collect()
+    }
+
+    /// Drops expired windows; returns their ids (to delete from the store).
+    pub fn prune(&mut self, now_ms: i64) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.by_key.retain(|_, g| {
+            let keep = g.expires_at_ms > now_ms;
+            if !keep {
+                gone.push(g.id.clone());
+            }
+            keep
+        });
+        gone
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(
+        id: &str,
+        vault: &VaultId,
+        scope: TtlScope,
+        name: Option<&str>,
+        session: Option<&str>,
+        exp: i64,
+    ) -> Grant {
+        Grant {
+            id: id.into(),
+            vault: vault.clone(),
+            scope,
+            name: name.map(Into::into),
+            session: session.map(Into::into),
+            expires_at_ms: exp,
+        }
+    }
+
+    #[test]
+    fn scopes_cover_what_they_say() {
+        let dev = VaultId::new("/a/agent-vault.config.json", "dev");
+        let other_dev = VaultId::new("/b/agent-vault.config.json", "dev");
+        let mut g = Grants::default();
+        g.insert(grant("1", &dev, TtlScope::Secret, Some("A"), None, 1_000));
+        assert!(g.covers(&dev, "A", "s1", 999));
+        assert!(!g.covers(&dev, "A", "s1", 1_000), "expiry is exclusive");
+        assert!(!g.covers(&dev, "B", "s1", 0));
+        assert!(
+            !g.covers(&other_dev, "A", "s1", 0),
+            "another project's dev vault"
+        );
+
+        g.insert(grant(
+            "2",
+            &dev,
+            TtlScope::Session,
+            Some("B"),
+            Some("s1"),
+            1_000,
+        ));
+        assert!(g.covers(&dev, "B", "s1", 0));
+        assert!(!g.covers(&dev, "B", "s2", 0));
+
+        g.insert(grant("3", &other_dev, TtlScope::Vault, None, None, 1_000));
+        assert!(g.covers(&other_dev, "ANY", "s9", 0));
+        assert_eq!(g.active(0).len(), 3);
+        assert_eq!(g.active(1_000).len(), 0);
+    }
+
+    #[test]
+    fn revoke_and_prune() {
+        let dev = VaultId::new("/a", "dev");
+        let prod = VaultId::new("/a", "prod");
+        let mut g = Grants::default();
+        g.insert(grant("1", &dev, TtlScope::Secret, Some("A"), None, 10));
+        g.insert(grant("2", &dev, TtlScope::Secret, Some("B"), None, 10));
+        g.insert(grant("3", &prod, TtlScope::Vault, None, None, 20));
+        assert_eq!(
+            g.revoke(&RevokeTarget::Secret("dev".into(), "A".into()))
+                .len(),
+            1
+        );
+        assert!(!g.covers(&dev, "A", "s", 0));
+        assert!(g.covers(&dev, "B", "s", 0));
+        assert_eq!(
+            g.revoke(&RevokeTarget::Secret("prod".into(), "Z".into()))
+                .len(),
+            1,
+            "vault-wide window covers Z"
+        );
+        assert_eq!(g.prune(15), vec!["2".to_string()]);
+        assert!(g.active(0).is_empty());
+    }
+}

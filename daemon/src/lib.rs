@@ -1,0 +1,267 @@
+//! agent-vaultd: the long-lived daemon behind Agent Vault.
+//!
+//! [`run`] builds the one shared state ([`state::AppState`]), starts the
+//! gRPC server on the Unix socket, the approval web UI, the tunnel, the
+//! store writer, the expiry sweeper and webhook delivery, then waits for
+//! SIGTERM/SIGINT and shuts everything down along one path.
+
+pub mod access;
+pub mod audit;
+pub mod broker;
+pub mod clock;
+pub mod config;
+pub mod decisions;
+pub mod devices;
+pub mod events;
+pub mod grants;
+pub mod hardening;
+pub mod providers;
+pub mod rpc;
+pub mod secret;
+pub mod session;
+pub mod socket;
+pub mod state;
+pub mod tunnel;
+pub mod web;
+pub mod webhooks;
+
+use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::store::Store;
+use crate::audit::writer::StoreCmd;
+use crate::broker::Broker;
+use crate::config::{AccessList, ProjectConfig, UserRefList};
+use crate::devices::Devices;
+use crate::events::Decision;
+use crate::grants::Grants;
+use crate::state::{AppState, DaemonPaths, Inner, Project};
+
+/// What `main` passes in.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// `--config`: overrides the config search.
+    pub config: Option<PathBuf>,
+}
+
+/// Finds, or creates, the daemon's own config.
+fn own_config(opts: &Options, state_dir: &Path) -> anyhow::Result<ProjectConfig> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let path = match &opts.config {
+        Some(p) => Some(p.clone()),
+        None => config::find_config(&agent_vault_proto::paths::process_env, &cwd),
+    };
+    let path = match path {
+        Some(p) => p,
+        None => {
+            // Offline defaults: one writable env vault in the state directory.
+            let path = state_dir.join("agent-vault.config.json");
+            if !path.exists() {
+                std::fs::write(&path, config::default_config_text())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                tracing::info!(config = %path.display(), "no config found: created a default one with an env vault");
+            }
+            let secrets = state_dir.join("secrets.env");
+            if !secrets.exists() {
+                std::fs::write(
+                    &secrets,
+                    "# Secrets for the \"local\" vault: one KEY=value per line.\n",
+                )
+                .with_context(|| format!("writing {}", secrets.display()))?;
+                std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))?;
+            }
+            path
+        }
+    };
+    Ok(config::load_config(&path, &env)?)
+}
+
+fn resolve_uids(list: &UserRefList, own: u32) -> anyhow::Result<HashSet<u32>> {
+    if list.is_empty() {
+        return Ok([own].into());
+    }
+    list.iter()
+        .map(|u| match u {
+            config::UserRef::Uid(uid) => Ok(*uid),
+            config::UserRef::Name(name) => nix::unistd::User::from_name(name)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw())
+                .with_context(|| format!("access: unknown user {name:?}")),
+        })
+        .collect()
+}
+
+fn roles(access: &AccessList, own: u32) -> anyhow::Result<(HashSet<u32>, HashSet<u32>)> {
+    Ok((
+        resolve_uids(&access.agents, own)?,
+        resolve_uids(&access.admins, own)?,
+    ))
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let state_dir = agent_vault_proto::paths::state_dir()?;
+    let socket_path = agent_vault_proto::paths::socket_path()?;
+    socket::secure_dir(&state_dir)?;
+    if let Some(dir) = socket_path.parent() {
+        socket::secure_dir(dir)?;
+    }
+    hardening::harden_process();
+    let _lock = socket::lock(&socket_path)?;
+
+    let config = own_config(&opts, &state_dir)?;
+    let own_uid = nix::unistd::geteuid().as_raw();
+    let (agent_uids, admin_uids) = roles(&config.access, own_uid)?;
+
+    let db = state_dir.join("agent-vault.db");
+    let webhooks_queued = Arc::new(Notify::new());
+    let (store, writer) = audit::writer::start(&db, webhooks_queued.clone())?;
+    let _ = std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600));
+    let reader = Arc::new(Store::open(&db)?);
+    let now = clock::now_ms();
+    let mut grants = Grants::default();
+    for g in reader.grants(now)? {
+        grants.insert(g);
+    }
+    let devices = Devices::new(reader.devices()?, store.clone());
+
+    let port = config.port.unwrap_or(9999);
+    let http = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port} for approval pages; set \"port\" in the config (0 picks a free port)")
+        })?;
+    let port = http.local_addr()?.port();
+    let token = config.ngrok_auth_token.clone().or_else(|| {
+        std::env::var("NGROK_AUTHTOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(secret::SecretString::new)
+    });
+    let tunnel = tunnel::open(token.as_ref(), port).await;
+
+    let default_project = config.path.clone();
+    let mut projects = HashMap::new();
+    projects.insert(default_project.clone(), Arc::new(Project::new(config)));
+    let state = AppState(Arc::new(Inner {
+        paths: DaemonPaths {
+            state_dir: state_dir.clone(),
+            socket: socket_path.clone(),
+            db,
+        },
+        started_ms: now,
+        started: std::time::Instant::now(),
+        agent_uids,
+        admin_uids,
+        projects: RwLock::new(projects),
+        default_project,
+        sessions: Mutex::new(HashMap::new()),
+        grants: Mutex::new(grants),
+        broker: Broker::default(),
+        devices,
+        store: store.clone(),
+        reader,
+        approval_base: RwLock::new(tunnel.base_url.clone()),
+        tunnel: RwLock::new(tunnel.description.clone()),
+        shutdown: CancellationToken::new(),
+        webhooks_queued,
+    }));
+
+    let listener = socket::bind(&socket_path)?;
+    let rpc = tokio::spawn(rpc::serve(state.clone(), listener));
+    let web_shutdown = state.shutdown.clone();
+    let web = tokio::spawn(
+        axum::serve(http, web::router(state.clone()))
+            .with_graceful_shutdown(web_shutdown.cancelled_owned())
+            .into_future(),
+    );
+    tokio::spawn(sweep(state.clone()));
+    tokio::spawn(webhooks::run(state.clone()));
+
+    eprintln!(
+        "agent-vaultd {} ready: socket {}, approvals at {}{}",
+        agent_vault_proto::VERSION,
+        socket_path.display(),
+        tunnel.base_url,
+        if tunnel.description == "ngrok" {
+            ""
+        } else {
+            " (localhost only)"
+        }
+    );
+    if !state.devices.any_paired() && std::io::stderr().is_terminal() {
+        let (token, _, _) = state.devices.new_link(clock::now_ms());
+        let url = format!("{}/pair/{token}", tunnel.base_url);
+        eprintln!(
+            "\nNo approver device is paired yet. Open this link on your phone (valid 5 minutes, once):\n{url}"
+        );
+        if let Some(qr) = agent_vault_proto::qr_text(&url) {
+            eprintln!("{qr}");
+        }
+    }
+
+    wait_for_signal(&state.shutdown).await;
+    tracing::info!("shutting down");
+
+    // One shutdown path: answer waiters, stop servers, flush, remove the socket.
+    let now = clock::now_ms();
+    for req in state.broker.cancel_all("agent-vaultd is shutting down") {
+        events::record(&state, &Decision::for_request(&req, "cancelled", now));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    state.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), rpc).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), web).await;
+    state.store.flush().await;
+    let _ = std::fs::remove_file(&socket_path);
+    drop(store);
+    drop(state);
+    let _ = writer;
+    Ok(())
+}
+
+async fn wait_for_signal(token: &CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        token.cancelled().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = token.cancelled() => {}
+    }
+}
+
+/// Expires pending requests and prunes windows, once a second.
+async fn sweep(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = clock::now_ms();
+        for req in state.broker.expire_due(now) {
+            tracing::info!(request = %req.id, "approval request expired");
+            events::record(&state, &Decision::for_request(&req, "expired", now));
+        }
+        let gone = state.grants().prune(now);
+        if !gone.is_empty() {
+            state.store.send(StoreCmd::DeleteGrants(gone));
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! agent-vaultd: parse arguments, set up logging, call [`agent_vaultd::run`].
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The Agent Vault daemon: human-approved secret access for AI agents.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Use this config file instead of searching (AGENT_VAULT_CONFIG,
+    /// ./agent-vault.config.json, ~/.agent-vault.config.json).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// More logging (-v: debug, -vv: trace). AGENT_VAULT_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let default = match args.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENT_VAULT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    // ngrok and reqwest may both bring rustls backends; pick one up front.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match agent_vaultd::run(agent_vaultd::Options {
+        config: args.config,
+    })
+    .await
+    {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agent-vaultd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

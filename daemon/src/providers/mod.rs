@@ -1,0 +1,118 @@
+//! Secret providers: where values actually live.
+//!
+//! A [`Provider`] is an enum rather than a trait object so that each backend
+//! keeps plain async methods. What the daemon does with each error:
+//! - `UnknownSecret`: the request fails at once, before anyone is asked.
+//! - `InvalidName` / `Invalid`: the request fails with the message; nothing changes.
+//! - `Unavailable` / `Io`: the request fails and the agent is told to retry
+//!   or to fix the vault; the message never includes a value.
+
+pub mod dotenv;
+mod env_file;
+
+pub use env_file::EnvFileProvider;
+
+use std::collections::HashMap;
+
+use crate::config::{VaultConfig, VaultKind};
+use crate::secret::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("no secret named {names} in vault \"{vault}\"")]
+    UnknownSecret { vault: String, names: String },
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("vault \"{vault}\" is unavailable: {why}")]
+    Unavailable { vault: String, why: String },
+    #[error("vault \"{vault}\": {path}: {source}")]
+    Io {
+        vault: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One secret as listed: never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub group: String,
+}
+
+#[derive(Debug)]
+pub enum Provider {
+    EnvFile(EnvFileProvider),
+    /// A vault type this build cannot serve; it is listed with the reason.
+    Unsupported {
+        vault: String,
+        why: String,
+    },
+}
+
+impl Provider {
+    pub fn for_vault(v: &VaultConfig) -> Provider {
+        match (v.kind, &v.file) {
+            (VaultKind::Env, Some(file)) => {
+                Provider::EnvFile(EnvFileProvider::new(v.name.clone(), file.clone()))
+            }
+            (VaultKind::Env, None) => Provider::Unsupported {
+                vault: v.name.clone(),
+                why: "an env vault needs a file".into(),
+            },
+            (VaultKind::OnePassword, _) => Provider::Unsupported {
+                vault: v.name.clone(),
+                why: "the 1password provider is not available in this version of agent-vault"
+                    .into(),
+            },
+        }
+    }
+
+    fn unavailable(vault: &str, why: &str) -> ProviderError {
+        ProviderError::Unavailable {
+            vault: vault.to_string(),
+            why: why.to_string(),
+        }
+    }
+
+    pub async fn list(&self) -> Result<Vec<Listed>, ProviderError> {
+        match self {
+            Provider::EnvFile(p) => p.list(),
+            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        }
+    }
+
+    /// Checks that a name is acceptable to this vault (no I/O).
+    pub fn check_name(&self, name: &str) -> Result<(), ProviderError> {
+        match self {
+            Provider::EnvFile(_) => EnvFileProvider::check_name(name),
+            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        }
+    }
+
+    pub async fn get(
+        &self,
+        names: &[String],
+    ) -> Result<HashMap<String, SecretString>, ProviderError> {
+        match self {
+            Provider::EnvFile(p) => p.get(names),
+            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        }
+    }
+
+    pub async fn set(&self, writes: &[(String, SecretString)]) -> Result<(), ProviderError> {
+        match self {
+            Provider::EnvFile(p) => {
+                let p = p.clone();
+                let writes = writes.to_vec();
+                tokio::task::spawn_blocking(move || p.set(&writes))
+                    .await
+                    .map_err(|e| ProviderError::Invalid(format!("write task failed: {e}")))?
+            }
+            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The admin service: what `agent-vault` may ask.
+
+use agent_vault_proto::pb::{self, admin_server::Admin};
+use tonic::{Request, Response, Status};
+
+use crate::audit::writer::StoreCmd;
+use crate::broker::Operation;
+use crate::clock;
+use crate::events;
+use crate::grants::{Grant, RevokeTarget};
+use crate::state::AppState;
+
+pub struct AdminService(pub AppState);
+
+fn grant_info(g: &Grant) -> pb::GrantInfo {
+    pb::GrantInfo {
+        id: g.id.clone(),
+        vault: g.vault.name.to_string(),
+        config_path: g.vault.config.to_string(),
+        scope: g.scope.as_str().into(),
+        name: g.name.clone().unwrap_or_default(),
+        session_id: g.session.clone().unwrap_or_default(),
+        expires_at_ms: g.expires_at_ms,
+    }
+}
+
+pub fn pending_infos(state: &AppState) -> Vec<pb::PendingInfo> {
+    state
+        .broker
+        .pending()
+        .into_iter()
+        .map(|r| pb::PendingInfo {
+            id: r.id.clone(),
+            vault: r.vault.name.to_string(),
+            config_path: r.vault.config.to_string(),
+            operation: match r.operation {
+                Operation::Read => pb::Operation::Read as i32,
+                Operation::Write => pb::Operation::Write as i32,
+            },
+            names: r.names.clone(),
+            reason: r.reason.clone(),
+            requester: Some(pb::Requester {
+                uid: r.session.requester.uid,
+                pid: r.session.requester.pid,
+                exe: r.session.requester.exe.clone(),
+                mcp_client: r.session.requester.mcp_client.clone(),
+                session_id: r.session.id.clone(),
+            }),
+            created_at_ms: r.created_ms,
+            expires_at_ms: r.expires_ms,
+            approval_url: state.approval_url(&r.id),
+            previews: r.previews.clone(),
+        })
+        .collect()
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn hello(
+        &self,
+        _req: Request<pb::HelloRequest>,
+    ) -> Result<Response<pb::HelloReply>, Status> {
+        Ok(Response::new(super::agent::hello(&self.0)))
+    }
+
+    async fn status(
+        &self,
+        _req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        let s = &self.0;
+        let now = clock::now_ms();
+        let vaults = s
+            .all_projects()
+            .iter()
+            .flat_map(|p| {
+                p.config.vaults.values().map(|v| pb::VaultSummary {
+                    name: v.name.clone(),
+                    config_path: p.key(),
+                    kind: v.kind.as_str().into(),
+                    ttl_minutes: v.ttl_minutes.round() as u32,
+                    ttl_scope: v.ttl_scope.as_str().into(),
+                    writable: v.writable,
+                })
+            })
+            .collect();
+        let devices = s
+            .devices
+            .list()
+            .into_iter()
+            .map(|d| pb::DeviceInfo {
+                id: d.id,
+                label: d.label,
+                paired_at_ms: d.paired_at_ms,
+                last_seen_ms: d.last_seen_ms,
+            })
+            .collect();
+        let grants = s.grants().active(now).iter().map(grant_info).collect();
+        Ok(Response::new(pb::StatusReply {
+            version: agent_vault_proto::VERSION.into(),
+            protocol: agent_vault_proto::PROTOCOL_VERSION,
+            pid: std::process::id(),
+            uptime_ms: s.started.elapsed().as_millis() as u64,
+            approval_base_url: s.approval_base(),
+            tunnel: s.tunnel(),
+            vaults,
+            devices,
+            pending_count: s.broker.pending().len() as u32,
+            grants,
+            state_dir: s.paths.state_dir.display().to_string(),
+            socket_path: s.paths.socket.display().to_string(),
+        }))
+    }
+
+    async fn pending(
+        &self,
+        _req: Request<pb::PendingRequest>,
+    ) -> Result<Response<pb::PendingReply>, Status> {
+        Ok(Response::new(pb::PendingReply {
+            pending: pending_infos(&self.0),
+        }))
+    }
+
+    async fn grants(
+        &self,
+        _req: Request<pb::GrantsRequest>,
+    ) -> Result<Response<pb::GrantsReply>, Status> {
+        let grants = self.0.grants().active(clock::now_ms());
+        Ok(Response::new(pb::GrantsReply {
+            grants: grants.iter().map(grant_info).collect(),
+        }))
+    }
+
+    async fn revoke(
+        &self,
+        req: Request<pb::RevokeRequest>,
+    ) -> Result<Response<pb::RevokeReply>, Status> {
+        let r = req.into_inner();
+        let target = if r.all {
+            RevokeTarget::All
+        } else {
+            match r.target.split_once('/') {
+                Some((v, n)) if !v.is_empty() && !n.is_empty() => {
+                    RevokeTarget::Secret(v.to_string(), n.to_string())
+                }
+                None if !r.target.is_empty() => RevokeTarget::Vault(r.target.clone()),
+                _ => {
+                    return Err(Status::invalid_argument(
+                        "say what to revoke: --all, VAULT or VAULT/NAME",
+                    ));
+                }
+            }
+        };
+        let gone = revoke(&self.0, &target, "");
+        Ok(Response::new(pb::RevokeReply {
+            revoked: gone as u32,
+        }))
+    }
+
+    async fn audit(
+        &self,
+        req: Request<pb::AuditRequest>,
+    ) -> Result<Response<pb::AuditReply>, Status> {
+        let limit = match req.get_ref().limit {
+            0 => 20,
+            n => n.min(10_000),
+        };
+        self.0.store.flush().await;
+        let reader = self.0.reader.clone();
+        let rows = tokio::task::spawn_blocking(move || reader.recent(limit))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        Ok(Response::new(pb::AuditReply {
+            rows: rows
+                .into_iter()
+                .map(|r| pb::AuditRow {
+                    id: r.id,
+                    timestamp: r.timestamp,
+                    secret_name: r.secret_name,
+                    reason: r.reason,
+                    action: r.action,
+                    scope: r.scope,
+                    ttl_expires_at: r.ttl_expires_at,
+                    vault: r.vault,
+                    request_id: r.request_id,
+                    requester: match (r.requester_uid, r.requester_pid) {
+                        (Some(uid), Some(pid)) => {
+                            let client = if r.client_name.is_empty() {
+                                "?".into()
+                            } else {
+                                r.client_name
+                            };
+                            format!("{client} via {} (pid {pid}, uid {uid})", r.requester_exe)
+                        }
+                        _ => String::new(),
+                    },
+                    device_id: r.device_id,
+                    operation: r.operation,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn audit_verify(
+        &self,
+        _req: Request<pb::AuditVerifyRequest>,
+    ) -> Result<Response<pb::AuditVerifyReply>, Status> {
+        self.0.store.flush().await;
+        let reader = self.0.reader.clone();
+        let v = tokio::task::spawn_blocking(move || reader.verify())
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        Ok(Response::new(pb::AuditVerifyReply {
+            ok: v.problem.is_none(),
+            rows_checked: v.rows_checked,
+            problem: v.problem.unwrap_or_default(),
+        }))
+    }
+
+    async fn pair(
+        &self,
+        _req: Request<pb::PairRequest>,
+    ) -> Result<Response<pb::PairReply>, Status> {
+        let (token, expires_at_ms, needs_approval) = self.0.devices.new_link(clock::now_ms());
+        Ok(Response::new(pb::PairReply {
+            url: format!("{}/pair/{token}", self.0.approval_base()),
+            expires_at_ms,
+            needs_approval,
+        }))
+    }
+}
+
+/// Ends windows at once; returns how many.
+pub fn revoke(state: &AppState, target: &RevokeTarget, device_id: &str) -> usize {
+    let gone = state.grants().revoke(target);
+    if !gone.is_empty() {
+        state.store.send(StoreCmd::DeleteGrants(
+            gone.iter().map(|g| g.id.clone()).collect(),
+        ));
+        for g in &gone {
+            state.store.audit(crate::audit::AuditEvent {
+                timestamp_ms: clock::now_ms(),
+                secret_name: g.name.clone().unwrap_or_default(),
+                action: "revoked".into(),
+                scope: g.scope.as_str().into(),
+                vault: Some(g.vault.clone()),
+                device_id: device_id.into(),
+                ..Default::default()
+            });
+        }
+    }
+    let _ = events::record_plain;
+    gone.len()
+}

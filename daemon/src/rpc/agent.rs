@@ -1,0 +1,116 @@
+//! The agent service: what a shim may ask.
+
+use std::sync::Arc;
+
+use agent_vault_proto::pb::{self, agent_server::Agent};
+use tonic::{Request, Response, Status};
+
+use super::peer::{Peer, peer_of};
+use super::status_of;
+use crate::access::{self, AccessError};
+use crate::clock;
+use crate::session::{Requester, Session, exe_of};
+use crate::state::AppState;
+
+pub struct AgentService(pub AppState);
+
+pub fn hello(state: &AppState) -> pb::HelloReply {
+    pb::HelloReply {
+        protocol: agent_vault_proto::PROTOCOL_VERSION,
+        version: agent_vault_proto::VERSION.to_string(),
+        pid: std::process::id(),
+        uptime_ms: state.started.elapsed().as_millis() as u64,
+        approval_base_url: state.approval_base(),
+    }
+}
+
+impl AgentService {
+    /// The session, if it belongs to the calling process.
+    fn session(&self, peer: Peer, id: &str) -> Result<Arc<Session>, Status> {
+        let s = self
+            .0
+            .session(id)
+            .ok_or_else(|| status_of(AccessError::UnknownSession))?;
+        if s.requester.pid != peer.pid || s.requester.uid != peer.uid {
+            return Err(status_of(AccessError::NotYourSession));
+        }
+        Ok(s)
+    }
+}
+
+#[tonic::async_trait]
+impl Agent for AgentService {
+    async fn hello(
+        &self,
+        _req: Request<pb::HelloRequest>,
+    ) -> Result<Response<pb::HelloReply>, Status> {
+        Ok(Response::new(hello(&self.0)))
+    }
+
+    async fn open_session(
+        &self,
+        req: Request<pb::OpenSessionRequest>,
+    ) -> Result<Response<pb::OpenSessionReply>, Status> {
+        let peer = peer_of(&req)?;
+        let r = req.into_inner();
+        let client = format!("{} {}", r.mcp_client_name, r.mcp_client_version)
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let requester = Requester {
+            uid: peer.uid,
+            pid: peer.pid,
+            exe: exe_of(peer.pid),
+            mcp_client: client,
+        };
+        let session =
+            access::open_session(&self.0, requester, &r.config_path, r.env).map_err(status_of)?;
+        tracing::info!(session = %session.id, pid = peer.pid, uid = peer.uid, project = %session.project.display(), "session opened");
+        Ok(Response::new(pb::OpenSessionReply {
+            session_id: session.id.clone(),
+            config_path: session.project.display().to_string(),
+        }))
+    }
+
+    async fn list_secrets(
+        &self,
+        req: Request<pb::ListSecretsRequest>,
+    ) -> Result<Response<pb::ListSecretsReply>, Status> {
+        let peer = peer_of(&req)?;
+        let session = self.session(peer, &req.get_ref().session_id)?;
+        access::list(&self.0, &session)
+            .await
+            .map(Response::new)
+            .map_err(status_of)
+    }
+
+    async fn access(
+        &self,
+        req: Request<pb::AccessRequest>,
+    ) -> Result<Response<pb::AccessReply>, Status> {
+        let peer = peer_of(&req)?;
+        let session = self.session(peer, &req.get_ref().session_id)?;
+        access::access(&self.0, &session, req.into_inner(), clock::now_ms())
+            .await
+            .map(Response::new)
+            .map_err(status_of)
+    }
+
+    async fn r#await(
+        &self,
+        req: Request<pb::AwaitRequest>,
+    ) -> Result<Response<pb::AccessReply>, Status> {
+        let peer = peer_of(&req)?;
+        let session = self.session(peer, &req.get_ref().session_id)?;
+        let r = req.into_inner();
+        let shutdown = self.0.shutdown.clone();
+        tokio::select! {
+            reply = access::await_decision(&self.0, &session, &r.request_id, r.timeout_ms) => {
+                reply.map(Response::new).map_err(status_of)
+            }
+            _ = shutdown.cancelled() => Err(Status::unavailable("agent-vaultd is shutting down; call again in a moment")),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The socket's directory, the single-daemon lock and the listener.
+//!
+//! The directory is created 0700 and then checked: it must not be a
+//! symlink, must belong to us and must have no group/other bits, because a
+//! directory someone else controls lets them swap the socket for their own.
+//! The process umask is never changed (it is process-wide and we are
+//! threaded); modes are set explicitly instead.
+
+use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    #[error("{path}: {why}")]
+    UnsafeDir { path: PathBuf, why: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another agent-vaultd is already running on {socket} (lock {lock} is held)")]
+    AlreadyRunning { socket: PathBuf, lock: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SocketError + '_ {
+    move |source| SocketError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates `dir` (0700) if missing and checks that it is safe.
+pub fn secure_dir(dir: &Path) -> Result<(), SocketError> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io(dir))?;
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(io(dir))?;
+    let unsafe_dir = |why: &str| SocketError::UnsafeDir {
+        path: dir.to_path_buf(),
+        why: why.to_string(),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir("is a symlink; refusing to use it"));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_dir("is not a directory"));
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != euid {
+        return Err(unsafe_dir(&format!(
+            "is owned by uid {}, not by us (uid {euid})",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(unsafe_dir(&format!(
+            "has mode {:o}; it must not be open to group or other (chmod 700 it)",
+            meta.mode() & 0o777
+        )));
+    }
+    Ok(())
+}
+
+/// Holds the single-daemon lock for as long as it lives.
+pub struct DaemonLock {
+    _lock: Flock<File>,
+    pub path: PathBuf,
+}
+
+/// Takes `<socket>.lock`; fails if another daemon holds it.
+pub fn lock(socket: &Path) -> Result<DaemonLock, SocketError> {
+    let mut name = socket.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
+    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        SocketError::AlreadyRunning {
+            socket: socket.to_path_buf(),
+            lock: path.clone(),
+        }
+    })?;
+    Ok(DaemonLock { _lock: lock, path })
+}
+
+/// Binds the socket (0600). A leftover socket file is removed only after a
+/// connect attempt to it is refused (nobody is listening).
+pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener, SocketError> {
+    if std::fs::symlink_metadata(socket).is_ok() {
+        match std::os::unix::net::UnixStream::connect(socket) {
+            Ok(_) => {
+                return Err(SocketError::AlreadyRunning {
+                    socket: socket.to_path_buf(),
+                    lock: PathBuf::from("(none)"),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tracing::info!(socket = %socket.display(), "removing a stale socket");
+                std::fs::remove_file(socket).map_err(io(socket))?;
+            }
+            Err(e) => return Err(io(socket)(e)),
+        }
+    }
+    let listener = tokio::net::UnixListener::bind(socket).map_err(io(socket))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(io(socket))?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_unsafe_directories() -> Result<(), Box<dyn std::error::Error>> {
+        let t = tempfile::tempdir()?;
+        let good = t.path().join("good");
+        secure_dir(&good)?;
+        assert_eq!(std::fs::metadata(&good)?.mode() & 0o777, 0o700);
+
+        let open = t.path().join("open");
+        std::fs::create_dir(&open)?;
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755))?;
+        assert!(secure_dir(&open).is_err());
+
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&good, &link)?;
+        assert!(matches!(
+            secure_dir(&link),
+            Err(SocketError::UnsafeDir { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn one_lock_per_socket() -> Result<(), Box<dyn std::error::Error>> {
+        let t = tempfile::tempdir()?;
+        let sock = t.path().join("s.sock");
+        let first = lock(&sock)?;
+        assert!(matches!(
+            lock(&sock),
+            Err(SocketError::AlreadyRunning { .. })
+        ));
+        drop(first);
+        assert!(lock(&sock).is_ok());
+        Ok(())
+    }
+}

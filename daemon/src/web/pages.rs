@@ -1,0 +1,237 @@
+//! Page templates. maud escapes every interpolated string, which is the
+//! only way agent-supplied text (names, reasons, client names) reaches HTML.
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::audit::store::DeviceRecord;
+use crate::broker::{Operation, PendingApproval, State};
+use crate::clock;
+use crate::decisions::window_choices;
+use crate::devices::PairRequest;
+use crate::grants::Grant;
+
+pub fn layout(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · Agent Vault" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body { main { (body) } }
+        }
+    }
+}
+
+/// A page that refreshes itself (no JavaScript): used while waiting.
+pub fn layout_refresh(title: &str, seconds: u32, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content=(seconds);
+                title { (title) " · Agent Vault" }
+                link rel="stylesheet" href="/static/app.css";
+            }
+            body { main { (body) } }
+        }
+    }
+}
+
+pub fn message(title: &str, text: &str, class: &str) -> Markup {
+    layout(
+        title,
+        html! {
+            h1 { (title) }
+            div.card { p class=(class) { (text) } p { a href="/" { "Dashboard" } } }
+        },
+    )
+}
+
+pub fn not_paired() -> Markup {
+    layout(
+        "Not paired",
+        html! {
+            h1 { "This browser is not paired" }
+            div.card {
+                p { "Approvals need a paired device. On the machine running agent-vaultd, run:" }
+                p { code { "agent-vault pair" } }
+                p.muted { "and open the link it prints in this browser. Approval links alone carry no authority." }
+            }
+        },
+    )
+}
+
+fn badge(op: Operation) -> Markup {
+    match op {
+        Operation::Read => html! { span.badge.read { "READ" } },
+        Operation::Write => html! { span.badge.write { "WRITE" } },
+    }
+}
+
+fn window_label(m: f64) -> String {
+    if m <= 0.0 {
+        "Just this once".to_string()
+    } else if m >= 60.0 && (m % 60.0) == 0.0 {
+        format!("For {} h", m / 60.0)
+    } else {
+        format!("For {m} min")
+    }
+}
+
+pub fn approval(req: &PendingApproval, csrf: &str, now_ms: i64) -> Markup {
+    let state = req.state();
+    let requester = &req.session.requester;
+    let body = html! {
+        h1 { "Secret access request " (badge(req.operation)) }
+        div.card {
+            div.row { span.k { "Vault" } span.v { code { (req.vault.name) } } }
+            div.row { span.k { "Project" } span.v.muted { (req.vault.config) } }
+            div.row {
+                span.k { @if req.names.len() == 1 { "Secret" } @else { (req.names.len()) " secrets" } }
+                span.v { @for (i, n) in req.names.iter().enumerate() { @if i > 0 { ", " } code { (n) } } }
+            }
+            @if req.operation == Operation::Write {
+                @for (i, n) in req.names.iter().enumerate() {
+                    div.row { span.k { "New value" } span.v { code { (n) "=" (req.previews.get(i).map(String::as_str).unwrap_or("")) } } }
+                }
+            }
+            div.reason { small { "The agent's own words:" } (req.reason) }
+            div.row { span.k { "Requester" } span.v { (requester.describe()) } }
+            div.row { span.k { "Asked" } span.v { (clock::iso(req.created_ms)) } }
+            @match &state {
+                State::Pending => {
+                    div.row { span.k { "Expires in" } span.v { (clock::human(req.expires_ms - now_ms)) } }
+                    form method="post" action={ "/approve/" (req.id) } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        @if req.operation == Operation::Read {
+                            label for="window" { "Approval window" }
+                            select id="window" name="window" {
+                                @for m in window_choices(req.ttl_minutes) {
+                                    option value=(m) { (window_label(m)) }
+                                }
+                            }
+                        }
+                        div.buttons {
+                            button.approve type="submit" name="decision" value="approve" { "Approve" }
+                            button.deny type="submit" name="decision" value="deny" { "Deny" }
+                        }
+                    }
+                }
+                State::Approved { .. } | State::Written { .. } | State::Delivered => p.ok { "Approved." }
+                State::WriteFailed { message, .. } => p.bad { "Approved, but the write failed: " (message) }
+                State::Denied { .. } => p.bad { "Denied." }
+                State::Expired => p.muted { "This request expired." }
+                State::Cancelled { why } => p.muted { "This request was cancelled: " (why) }
+            }
+        }
+        p { a href="/" { "Dashboard" } }
+    };
+    layout("Approve", body)
+}
+
+pub struct Dashboard<'a> {
+    pub pending: &'a [std::sync::Arc<PendingApproval>],
+    pub pairings: &'a [PairRequest],
+    pub grants: &'a [Grant],
+    pub devices: &'a [DeviceRecord],
+    pub me: &'a str,
+    pub csrf: &'a str,
+    pub now_ms: i64,
+}
+
+pub fn dashboard(d: &Dashboard<'_>) -> Markup {
+    let body = html! {
+        h1 { "Agent Vault" }
+        h2 { "Pending requests" }
+        @if d.pending.is_empty() { p.muted { "Nothing is waiting." } }
+        @for r in d.pending {
+            div.card {
+                div { (badge(r.operation)) " " code { (r.vault.name) } " · " (r.names.join(", ")) }
+                div.reason { small { "The agent's own words:" } (r.reason) }
+                div.muted { (r.session.requester.describe()) }
+                p { a href={ "/approve/" (r.id) } { "Review" } }
+            }
+        }
+        @if !d.pairings.is_empty() {
+            h2 { "Devices asking to pair" }
+            @for p in d.pairings {
+                div.card {
+                    div { "A browser labelled " code { (p.label) } " wants to become an approver." }
+                    div.muted { "Asked " (clock::iso(p.created_ms)) }
+                    form method="post" action={ "/pairings/" (p.id) } {
+                        input type="hidden" name="csrf" value=(d.csrf);
+                        div.buttons {
+                            button.approve type="submit" name="decision" value="approve" { "Approve" }
+                            button.deny type="submit" name="decision" value="deny" { "Deny" }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Active approval windows" }
+        @if d.grants.is_empty() { p.muted { "None." } }
+        @for g in d.grants {
+            div.card {
+                div.row {
+                    span.v {
+                        code { (g.vault.name) }
+                        @if let Some(n) = &g.name { " / " code { (n) } } @else { " (whole vault)" }
+                        @if g.session.is_some() { " · this session only" }
+                    }
+                    span.muted { (clock::human(g.expires_at_ms - d.now_ms)) " left" }
+                }
+                form method="post" action="/grants/revoke" {
+                    input type="hidden" name="csrf" value=(d.csrf);
+                    input type="hidden" name="id" value=(g.id);
+                    div.buttons { button.small type="submit" { "Revoke" } }
+                }
+            }
+        }
+        h2 { "Paired devices" }
+        div.card {
+            @for dev in d.devices {
+                div.row {
+                    span.v { (dev.label) @if dev.id == d.me { " (this browser)" } }
+                    span.muted { "since " (clock::iso(dev.paired_at_ms)) }
+                }
+            }
+        }
+    };
+    layout_refresh("Dashboard", 10, body)
+}
+
+pub fn pair_start(token: &str) -> Markup {
+    layout(
+        "Pair",
+        html! {
+            h1 { "Pair this browser" }
+            div.card {
+                p { "This browser will be able to approve or deny secret requests from AI agents." }
+                form method="post" action={ "/pair/" (token) } {
+                    label for="label" { "Name this device" }
+                    input id="label" name="label" maxlength="60" value="My phone";
+                    div.buttons { button.approve type="submit" { "Pair" } }
+                }
+            }
+        },
+    )
+}
+
+pub fn pair_waiting() -> Markup {
+    layout_refresh(
+        "Waiting",
+        3,
+        html! {
+            h1 { "Waiting for approval" }
+            div.card {
+                p { "Another device is already paired. Approve this pairing on it (its dashboard lists the request); this page then finishes by itself." }
+            }
+        },
+    )
+}

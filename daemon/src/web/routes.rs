@@ -1,0 +1,341 @@
+//! Handlers. Unauthenticated callers get 401, a bad CSRF token 403; both
+//! change nothing.
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::Markup;
+use serde::Deserialize;
+
+use super::auth::{cookie, device, set_cookie};
+use super::pages;
+use super::{CLAIM_COOKIE, DEVICE_COOKIE};
+use crate::broker::DecideError;
+use crate::clock;
+use crate::decisions;
+use crate::devices::{PairError, PairOutcome};
+use crate::events;
+use crate::grants::RevokeTarget;
+use crate::state::AppState;
+
+const CSS: &str = include_str!("app.css");
+const DEVICE_MAX_AGE_S: i64 = 90 * 24 * 3600;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/static/app.css", get(css))
+        .route("/approve/{id}", get(approval_page).post(approval_decide))
+        .route("/pair/{token}", get(pair_page).post(pair_claim))
+        .route("/pair-wait", get(pair_wait))
+        .route("/pairings/{id}", post(pairing_decide))
+        .route("/grants/revoke", post(grant_revoke))
+}
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+fn unauthorized() -> Response {
+    page(StatusCode::UNAUTHORIZED, pages::not_paired())
+}
+
+fn forbidden() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        pages::message(
+            "Refused",
+            "The form token is missing or wrong. Reload the page and try again.",
+            "bad",
+        ),
+    )
+}
+
+fn with_cookie(mut res: Response, value: String) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+fn clean_label(s: &str) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).take(60).collect();
+    let s = s.trim();
+    if s.is_empty() {
+        "device".into()
+    } else {
+        s.into()
+    }
+}
+
+async fn css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
+}
+
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return unauthorized();
+    };
+    let now = clock::now_ms();
+    let pending = state.broker.pending();
+    let pairings = state.devices.waiting_requests(now);
+    let grants = state.grants().active(now);
+    let devices = state.devices.list();
+    let csrf = state.devices.csrf(&me.id, "dashboard");
+    page(
+        StatusCode::OK,
+        pages::dashboard(&pages::Dashboard {
+            pending: &pending,
+            pairings: &pairings,
+            grants: &grants,
+            devices: &devices,
+            me: &me.id,
+            csrf: &csrf,
+            now_ms: now,
+        }),
+    )
+}
+
+async fn approval_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return unauthorized();
+    };
+    match state.broker.get(&id) {
+        Some(req) => {
+            let csrf = state.devices.csrf(&me.id, &format!("approve:{}", req.id));
+            page(
+                StatusCode::OK,
+                pages::approval(&req, &csrf, clock::now_ms()),
+            )
+        }
+        None => page(
+            StatusCode::NOT_FOUND,
+            pages::message(
+                "Not found",
+                "No such request. It may have expired.",
+                "muted",
+            ),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    window: Option<String>,
+}
+
+async fn approval_decide(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<DecideForm>,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return unauthorized();
+    };
+    if !state
+        .devices
+        .check_csrf(&me.id, &format!("approve:{id}"), &form.csrf)
+    {
+        return forbidden();
+    }
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::message("Bad request", "Choose Approve or Deny.", "bad"),
+            );
+        }
+    };
+    let window = form
+        .window
+        .as_deref()
+        .and_then(|w| w.parse::<f64>().ok())
+        .unwrap_or(f64::INFINITY);
+    // No window given means the configured one (clamped in decide).
+    let window = if window.is_infinite() {
+        f64::MAX
+    } else {
+        window
+    };
+    let now = clock::now_ms();
+    match decisions::decide(&state, &id, approve, &me.id, window, now).await {
+        Ok(req) => {
+            let csrf = state.devices.csrf(&me.id, &format!("approve:{}", req.id));
+            page(StatusCode::OK, pages::approval(&req, &csrf, now))
+        }
+        Err(DecideError::NotFound) => page(
+            StatusCode::NOT_FOUND,
+            pages::message(
+                "Not found",
+                "No such request. It may have expired.",
+                "muted",
+            ),
+        ),
+        Err(DecideError::AlreadyDecided) => page(
+            StatusCode::CONFLICT,
+            pages::message(
+                "Already decided",
+                "This request was already decided or has expired.",
+                "muted",
+            ),
+        ),
+    }
+}
+
+async fn pair_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    if state.devices.link_valid(&token, clock::now_ms()) {
+        page(StatusCode::OK, pages::pair_start(&token))
+    } else {
+        page(
+            StatusCode::GONE,
+            pages::message("Link expired", &PairError::BadLink.to_string(), "bad"),
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct PairForm {
+    #[serde(default)]
+    label: String,
+}
+
+async fn pair_claim(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Form(form): Form<PairForm>,
+) -> Response {
+    let label = clean_label(&form.label);
+    match state.devices.claim(&token, &label, clock::now_ms()) {
+        Ok(PairOutcome::Paired { device_id, cookie }) => {
+            tracing::info!(device = %device_id, "device paired");
+            events::record_plain(
+                &state,
+                "paired",
+                &device_id,
+                &format!("label {label}"),
+                None,
+            );
+            with_cookie(
+                Redirect::to("/").into_response(),
+                set_cookie(&state, DEVICE_COOKIE, &cookie, DEVICE_MAX_AGE_S),
+            )
+        }
+        Ok(PairOutcome::Waiting { request_id, claim }) => {
+            events::record_plain(
+                &state,
+                "pair_requested",
+                "",
+                &format!("request {request_id}, label {label}"),
+                None,
+            );
+            with_cookie(
+                Redirect::to("/pair-wait").into_response(),
+                set_cookie(&state, CLAIM_COOKIE, &claim, 600),
+            )
+        }
+        Err(e) => page(
+            StatusCode::GONE,
+            pages::message("Link expired", &e.to_string(), "bad"),
+        ),
+    }
+}
+
+async fn pair_wait(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(claim) = cookie(&headers, CLAIM_COOKIE) else {
+        return unauthorized();
+    };
+    match state.devices.poll_claim(&claim, clock::now_ms()) {
+        Ok(None) => page(StatusCode::OK, pages::pair_waiting()),
+        Ok(Some((device_id, cookie, by))) => {
+            tracing::info!(device = %device_id, approved_by = %by, "device paired");
+            events::record_plain(
+                &state,
+                "paired",
+                &device_id,
+                &format!("approved by device {by}"),
+                None,
+            );
+            let res = with_cookie(
+                Redirect::to("/").into_response(),
+                set_cookie(&state, DEVICE_COOKIE, &cookie, DEVICE_MAX_AGE_S),
+            );
+            with_cookie(res, set_cookie(&state, CLAIM_COOKIE, "", 0))
+        }
+        Err(e) => page(
+            StatusCode::FORBIDDEN,
+            pages::message("Not paired", &e.to_string(), "bad"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct DashboardForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    id: String,
+}
+
+async fn pairing_decide(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<DashboardForm>,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return unauthorized();
+    };
+    if !state.devices.check_csrf(&me.id, "dashboard", &form.csrf) {
+        return forbidden();
+    }
+    let approve = form.decision == "approve";
+    if state
+        .devices
+        .decide_pairing(&id, approve, &me.id, clock::now_ms())
+    {
+        let action = if approve {
+            "pair_approved"
+        } else {
+            "pair_denied"
+        };
+        events::record_plain(
+            &state,
+            action,
+            &me.id,
+            &format!("pairing request {id}"),
+            None,
+        );
+    }
+    Redirect::to("/").into_response()
+}
+
+async fn grant_revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DashboardForm>,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return unauthorized();
+    };
+    if !state.devices.check_csrf(&me.id, "dashboard", &form.csrf) {
+        return forbidden();
+    }
+    crate::rpc::admin::revoke(&state, &RevokeTarget::Id(form.id), &me.id);
+    Redirect::to("/").into_response()
+}

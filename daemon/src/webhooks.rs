@@ -1,0 +1,116 @@
+//! Webhook delivery from the durable outbox. Events are queued in the same
+//! store transaction as their audit rows, delivered by this task (never on
+//! an agent's path), and retried with exponential backoff across restarts
+//! until the endpoint answers 2xx.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::audit::store::OutboxItem;
+use crate::audit::writer::StoreCmd;
+use crate::clock;
+use crate::state::AppState;
+
+const BATCH: u32 = 32;
+const MAX_ATTEMPTS: i64 = 30;
+
+/// Seconds before the next attempt after `attempts` failures: 2, 4, 8, …
+/// capped at one hour.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let secs = 1i64 << attempts.clamp(1, 12);
+    secs.min(3600) * 1000
+}
+
+pub async fn run(state: AppState) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("agent-vault/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhooks disabled: cannot build an HTTP client");
+            return;
+        }
+    };
+    loop {
+        let reader = state.reader.clone();
+        let now = clock::now_ms();
+        let due = tokio::task::spawn_blocking(move || reader.due_webhooks(now, BATCH))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        for item in &due {
+            deliver(&state, &client, item).await;
+        }
+        // Let the writer commit our results before looking again.
+        state.store.flush().await;
+        if due.len() as u32 == BATCH {
+            continue;
+        }
+        let reader = state.reader.clone();
+        let next = tokio::task::spawn_blocking(move || reader.next_webhook_due())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let wait_ms = next.map_or(60_000, |t| (t - clock::now_ms()).clamp(0, 60_000));
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = state.webhooks_queued.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64 + 5)) => {}
+        }
+    }
+}
+
+async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) {
+    let hook = state
+        .project(Path::new(&item.config_path))
+        .and_then(|p| p.config.webhooks.get(item.hook_index as usize).cloned())
+        .filter(|h| h.url == item.url);
+    let mut request = client
+        .post(&item.url)
+        .header("content-type", "application/json")
+        .body(item.payload.clone());
+    if let Some(auth) = hook.as_ref().and_then(|h| h.authorization.as_ref()) {
+        request = request.header("authorization", auth.expose());
+    }
+    let result = request.send().await;
+    let ok = matches!(&result, Ok(r) if r.status().is_success());
+    if ok {
+        state.store.send(StoreCmd::WebhookDone(item.id));
+        return;
+    }
+    let why = match result {
+        Ok(r) => format!("HTTP {}", r.status()),
+        // reqwest errors name the URL, never the headers.
+        Err(e) => e.to_string(),
+    };
+    let attempts = item.attempts + 1;
+    if attempts >= MAX_ATTEMPTS {
+        tracing::error!(url = %item.url, attempts, error = %why, "webhook dropped after too many failures");
+        state.store.send(StoreCmd::WebhookDone(item.id));
+        return;
+    }
+    tracing::warn!(url = %item.url, attempts, error = %why, "webhook delivery failed; will retry");
+    state.store.send(StoreCmd::WebhookRetry {
+        id: item.id,
+        attempts,
+        next_attempt_ms: clock::now_ms() + backoff_ms(attempts),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff_ms(1), 2_000);
+        assert_eq!(backoff_ms(2), 4_000);
+        assert_eq!(backoff_ms(11), 2_048_000);
+        assert_eq!(backoff_ms(40), 3_600_000);
+    }
+}

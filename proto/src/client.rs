@@ -1,0 +1,96 @@
+//! Connect to the daemon's Unix socket and exchange versions.
+//!
+//! The shim and the CLI both go through [`connect`]; nothing else speaks the
+//! wire format.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::pb::{self, admin_client::AdminClient, agent_client::AgentClient};
+use crate::{MAX_MESSAGE_BYTES, PROTOCOL_VERSION, VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "agent-vaultd is not running (nothing answers on {path}): start it with `agent-vaultd`, or let agent-vault-mcp start it"
+    )]
+    NotRunning { path: PathBuf },
+    #[error(
+        "agent-vaultd (pid {pid}) speaks protocol {daemon_protocol} (version {daemon_version}) but this client speaks protocol {PROTOCOL_VERSION} (version {VERSION}); restart the daemon: `kill {pid}` (or `systemctl --user restart agent-vault`) and it will start again on next use"
+    )]
+    Mismatch {
+        pid: u32,
+        daemon_protocol: u32,
+        daemon_version: String,
+    },
+    #[error("agent-vaultd refused the connection: {0}")]
+    Refused(String),
+}
+
+/// Clients for both services over one channel, plus the daemon's hello.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub agent: AgentClient<Channel>,
+    pub admin: AdminClient<Channel>,
+    pub hello: pb::HelloReply,
+}
+
+/// A channel on the socket. Fails at once when nothing listens.
+pub async fn channel(socket: &Path) -> Result<Channel, ConnectError> {
+    let path = socket.to_path_buf();
+    let connector = tower::service_fn(move |_| {
+        let path = path.clone();
+        async move {
+            let stream = tokio::net::UnixStream::connect(path).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
+        }
+    });
+    // The URI is required by the API and ignored by the connector.
+    Endpoint::from_static("http://agent-vaultd.local")
+        .connect_timeout(Duration::from_secs(5))
+        .connect_with_connector(connector)
+        .await
+        .map_err(|_| ConnectError::NotRunning {
+            path: socket.to_path_buf(),
+        })
+}
+
+/// Connect and exchange versions; refuses a protocol mismatch.
+pub async fn connect(socket: &Path, client_kind: &str) -> Result<Connection, ConnectError> {
+    let channel = channel(socket).await?;
+    let mut agent = AgentClient::new(channel.clone())
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let admin = AdminClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let hello = agent
+        .hello(pb::HelloRequest {
+            protocol: PROTOCOL_VERSION,
+            version: VERSION.to_string(),
+            client_kind: client_kind.to_string(),
+        })
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::Unavailable | tonic::Code::Unknown => ConnectError::NotRunning {
+                path: socket.to_path_buf(),
+            },
+            _ => ConnectError::Refused(status.message().to_string()),
+        })?
+        .into_inner();
+    if hello.protocol != PROTOCOL_VERSION {
+        return Err(ConnectError::Mismatch {
+            pid: hello.pid,
+            daemon_protocol: hello.protocol,
+            daemon_version: hello.version,
+        });
+    }
+    Ok(Connection {
+        agent,
+        admin,
+        hello,
+    })
+}

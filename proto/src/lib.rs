@@ -1,0 +1,102 @@
+//! The contract between `agent-vaultd` and its clients.
+//!
+//! This crate owns everything the three binaries must agree on: the generated
+//! gRPC types ([`pb`]), the protocol version, where the socket and the state
+//! directory live ([`paths`]), and the connect-and-handshake client
+//! ([`client`]) that the shim and the CLI share.
+
+pub mod client;
+pub mod paths;
+pub mod project;
+
+/// A QR code of `text` drawn with Unicode half blocks, for a terminal.
+#[cfg(feature = "qr")]
+pub fn qr_text(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+/// Generated gRPC messages and services.
+#[allow(clippy::all, clippy::unwrap_used, clippy::expect_used)]
+pub mod pb {
+    tonic::include_proto!("agentvault.v1");
+}
+
+/// Bumped on every incompatible change to `agent_vault.proto`. The daemon and
+/// its clients refuse to talk across a mismatch.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The crate version shared by the three binaries.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Largest gRPC message either side accepts (values are small; this bounds
+/// what an adversarial agent can make the daemon buffer).
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+const REDACTED: &str = "[redacted]";
+
+impl std::fmt::Debug for pb::SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("name", &self.name)
+            .field("value", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for pb::SecretWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretWrite")
+            .field("name", &self.name)
+            .field("value", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for pb::OpenSessionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&String> = self.env.keys().collect();
+        f.debug_struct("OpenSessionRequest")
+            .field("mcp_client_name", &self.mcp_client_name)
+            .field("mcp_client_version", &self.mcp_client_version)
+            .field("config_path", &self.config_path)
+            .field("env_names", &names)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pb;
+
+    #[test]
+    fn debug_never_prints_values() {
+        let reply = pb::AccessReply {
+            values: vec![pb::SecretValue {
+                name: "API_KEY".into(),
+                value: "hunter2-value".into(),
+            }],
+            ..Default::default()
+        };
+        let req = pb::AccessRequest {
+            writes: vec![pb::SecretWrite {
+                name: "TOKEN".into(),
+                value: "hunter2-write".into(),
+            }],
+            ..Default::default()
+        };
+        let open = pb::OpenSessionRequest {
+            env: [("OP_TOKEN".to_string(), "hunter2-env".to_string())].into(),
+            ..Default::default()
+        };
+        let printed = format!("{reply:?} {req:?} {open:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("API_KEY") && printed.contains("OP_TOKEN"));
+    }
+}
