@@ -1,1 +1,329 @@
-fn main() {}
+//! agent-vault: the admin command line for agent-vaultd.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use agent_vault_proto::client::{self, Connection};
+use agent_vault_proto::pb;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "Agent Vault: approve, inspect and revoke AI agents' access to secrets"
+)]
+struct Cli {
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Version, uptime, approval URL, vaults, devices, pending requests and windows.
+    Status,
+    /// Requests waiting for approval.
+    Pending,
+    /// Active approval windows.
+    Grants,
+    /// End approval windows now: --all, VAULT, or VAULT/NAME.
+    Revoke {
+        #[arg(long, conflicts_with = "target")]
+        all: bool,
+        target: Option<String>,
+    },
+    /// The audit log (newest first), or `audit verify` to check its hash chain.
+    Audit {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(subcommand)]
+        action: Option<AuditAction>,
+    },
+    /// Print a one-time link (and QR code) that pairs a browser as an approver.
+    Pair,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditAction {
+    /// Check that no row was deleted or changed.
+    Verify,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn left(ms: i64) -> String {
+    let s = ((ms - now_ms()).max(0) + 999) / 1000;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
+
+fn op(o: i32) -> &'static str {
+    if o == pb::Operation::Write as i32 {
+        "WRITE"
+    } else {
+        "READ"
+    }
+}
+
+fn grant_json(g: &pb::GrantInfo) -> serde_json::Value {
+    json!({"id": g.id, "vault": g.vault, "config": g.config_path, "scope": g.scope,
+           "name": g.name, "session": g.session_id, "expiresAtMs": g.expires_at_ms})
+}
+
+fn grant_line(g: &pb::GrantInfo) -> String {
+    let what = if g.name.is_empty() {
+        format!("{} (whole vault)", g.vault)
+    } else {
+        format!("{}/{}", g.vault, g.name)
+    };
+    let session = if g.session_id.is_empty() {
+        String::new()
+    } else {
+        " [this session only]".into()
+    };
+    format!(
+        "  {what}{session}: {} left ({})",
+        left(g.expires_at_ms),
+        g.config_path
+    )
+}
+
+fn pending_json(p: &pb::PendingInfo) -> serde_json::Value {
+    let r = p.requester.clone().unwrap_or_default();
+    json!({"id": p.id, "vault": p.vault, "config": p.config_path, "operation": op(p.operation),
+           "names": p.names, "reason": p.reason, "previews": p.previews, "url": p.approval_url,
+           "expiresAtMs": p.expires_at_ms,
+           "requester": {"uid": r.uid, "pid": r.pid, "exe": r.exe, "mcpClient": r.mcp_client, "session": r.session_id}})
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let socket = agent_vault_proto::paths::socket_path()?;
+    let Connection { mut admin, .. } = client::connect(&socket, "cli").await?;
+    let out =
+        |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    match cli.command {
+        Command::Status => {
+            let s = admin.status(pb::StatusRequest {}).await?.into_inner();
+            if cli.json {
+                out(json!({
+                    "version": s.version, "protocol": s.protocol, "pid": s.pid, "uptimeMs": s.uptime_ms,
+                    "approvalUrl": s.approval_base_url, "tunnel": s.tunnel, "stateDir": s.state_dir, "socket": s.socket_path,
+                    "vaults": s.vaults.iter().map(|v| json!({"name": v.name, "config": v.config_path, "type": v.kind,
+                        "ttl": v.ttl_minutes, "ttlScope": v.ttl_scope, "writable": v.writable})).collect::<Vec<_>>(),
+                    "devices": s.devices.iter().map(|d| json!({"id": d.id, "label": d.label, "pairedAtMs": d.paired_at_ms, "lastSeenMs": d.last_seen_ms})).collect::<Vec<_>>(),
+                    "pending": s.pending_count,
+                    "grants": s.grants.iter().map(grant_json).collect::<Vec<_>>(),
+                }));
+                return Ok(());
+            }
+            println!(
+                "agent-vaultd {} (protocol {}), pid {}, up {}",
+                s.version,
+                s.protocol,
+                s.pid,
+                left(now_ms() + s.uptime_ms as i64)
+            );
+            println!("approvals: {}", s.approval_base_url);
+            println!("tunnel:    {}", s.tunnel);
+            println!("socket:    {}", s.socket_path);
+            println!("state:     {}", s.state_dir);
+            println!("vaults:");
+            for v in &s.vaults {
+                println!(
+                    "  {} ({}, ttl {} min, scope {}{}) from {}",
+                    v.name,
+                    v.kind,
+                    v.ttl_minutes,
+                    v.ttl_scope,
+                    if v.writable { ", writable" } else { "" },
+                    v.config_path
+                );
+            }
+            println!("paired devices: {}", s.devices.len());
+            for d in &s.devices {
+                println!("  {} ({})", d.label, d.id);
+            }
+            if s.devices.is_empty() {
+                println!("  none: run `agent-vault pair` to pair your phone");
+            }
+            println!("pending requests: {}", s.pending_count);
+            println!("active windows: {}", s.grants.len());
+            for g in &s.grants {
+                println!("{}", grant_line(g));
+            }
+        }
+        Command::Pending => {
+            let p = admin
+                .pending(pb::PendingRequest {})
+                .await?
+                .into_inner()
+                .pending;
+            if cli.json {
+                out(json!(p.iter().map(pending_json).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            if p.is_empty() {
+                println!("No requests are waiting.");
+            }
+            for r in &p {
+                let who = r.requester.clone().unwrap_or_default();
+                println!(
+                    "{} {} {}: {}",
+                    r.id,
+                    op(r.operation),
+                    r.vault,
+                    r.names.join(", ")
+                );
+                println!("  reason (the agent's words): {}", r.reason);
+                println!(
+                    "  requester: {} via {} (pid {}, uid {})",
+                    if who.mcp_client.is_empty() {
+                        "?"
+                    } else {
+                        &who.mcp_client
+                    },
+                    who.exe,
+                    who.pid,
+                    who.uid
+                );
+                println!(
+                    "  approve at {} (expires in {})",
+                    r.approval_url,
+                    left(r.expires_at_ms)
+                );
+            }
+        }
+        Command::Grants => {
+            let g = admin
+                .grants(pb::GrantsRequest {})
+                .await?
+                .into_inner()
+                .grants;
+            if cli.json {
+                out(json!(g.iter().map(grant_json).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            if g.is_empty() {
+                println!("No approval windows are open.");
+            }
+            for x in &g {
+                println!("{}", grant_line(x));
+            }
+        }
+        Command::Revoke { all, target } => {
+            if !all && target.is_none() {
+                anyhow::bail!("say what to revoke: --all, VAULT or VAULT/NAME");
+            }
+            let r = admin
+                .revoke(pb::RevokeRequest {
+                    all,
+                    target: target.unwrap_or_default(),
+                })
+                .await?
+                .into_inner();
+            if cli.json {
+                out(json!({"revoked": r.revoked}));
+            } else {
+                println!("Revoked {} approval window(s).", r.revoked);
+            }
+        }
+        Command::Audit {
+            limit,
+            action: None,
+        } => {
+            let rows = admin
+                .audit(pb::AuditRequest { limit })
+                .await?
+                .into_inner()
+                .rows;
+            if cli.json {
+                out(json!(rows.iter().map(|r| json!({"id": r.id, "timestamp": r.timestamp, "secret_name": r.secret_name,
+                    "reason": r.reason, "action": r.action, "scope": r.scope, "ttl_expires_at": r.ttl_expires_at,
+                    "vault": r.vault, "request_id": r.request_id, "requester": r.requester, "device_id": r.device_id,
+                    "operation": r.operation})).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            for r in &rows {
+                println!(
+                    "{:>6} {} {:<13} {:<5} {}/{} {}",
+                    r.id,
+                    r.timestamp,
+                    r.action,
+                    r.operation,
+                    r.vault,
+                    r.secret_name,
+                    if r.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\"{}\"", r.reason)
+                    }
+                );
+            }
+        }
+        Command::Audit {
+            action: Some(AuditAction::Verify),
+            ..
+        } => {
+            let v = admin
+                .audit_verify(pb::AuditVerifyRequest {})
+                .await?
+                .into_inner();
+            if cli.json {
+                out(json!({"ok": v.ok, "rowsChecked": v.rows_checked, "problem": v.problem}));
+            } else if v.ok {
+                println!("audit log intact: {} rows checked", v.rows_checked);
+            } else {
+                println!("AUDIT LOG TAMPERED: {}", v.problem);
+            }
+            if !v.ok {
+                std::process::exit(1);
+            }
+        }
+        Command::Pair => {
+            let p = admin.pair(pb::PairRequest {}).await?.into_inner();
+            if cli.json {
+                out(json!({"url": p.url}));
+                return Ok(());
+            }
+            println!(
+                "Open this link on the device that will approve (valid 5 minutes, once):\n{}",
+                p.url
+            );
+            if let Some(qr) = agent_vault_proto::qr_text(&p.url) {
+                println!("{qr}");
+            }
+            if p.needs_approval {
+                println!("A device is already paired: approve this pairing on its dashboard.");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await.context("agent-vault") {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = match e.root_cause().downcast_ref::<tonic::Status>() {
+                Some(s) => s.message().to_string(),
+                None => format!("{:#}", e),
+            };
+            eprintln!("agent-vault: {}", msg.trim_start_matches("agent-vault: "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -226,10 +226,10 @@ impl Broker {
     pub fn open(&self, new: NewRequest, id: String, now_ms: i64) -> (Arc<PendingApproval>, bool) {
         let key = new.join_key();
         let mut maps = self.maps();
-        if let Some(existing) = maps.by_join.get(&key).and_then(|id| maps.by_id.get(id)) {
-            if !existing.reported.load(Ordering::Acquire) {
-                return (existing.clone(), true);
-            }
+        if let Some(existing) = maps.by_join.get(&key).and_then(|id| maps.by_id.get(id))
+            && !existing.reported.load(Ordering::Acquire)
+        {
+            return (existing.clone(), true);
         }
         let (tx, _) = watch::channel(State::Pending);
         let req = Arc::new(PendingApproval {

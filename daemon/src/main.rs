@@ -17,6 +17,10 @@ struct Args {
     verbose: u8,
 }
 
+fn quiet(d: &str) -> tracing_subscriber::filter::Directive {
+    d.parse().unwrap_or_default()
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -26,7 +30,11 @@ async fn main() -> std::process::ExitCode {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENT_VAULT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        // Transport internals log frames at debug level; they never need to.
+        .add_directive(quiet("h2=warn"))
+        .add_directive(quiet("hyper=warn"))
+        .add_directive(quiet("tonic=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -30,10 +30,11 @@ pub fn referenced_env_names(text: &str) -> Vec<String> {
     fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
             serde_json::Value::String(s) => {
-                if let Some(name) = s.strip_prefix("env:") {
-                    if !name.is_empty() && !out.iter().any(|n| n == name) {
-                        out.push(name.to_string());
-                    }
+                if let Some(name) = s.strip_prefix("env:")
+                    && !name.is_empty()
+                    && !out.iter().any(|n| n == name)
+                {
+                    out.push(name.to_string());
                 }
             }
             serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),

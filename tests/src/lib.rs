@@ -1,1 +1,444 @@
+//! The end-to-end harness: real binaries in temp dirs.
+//!
+//! - [`Home`]: a state directory, a project directory with a config and an
+//!   env file, and the environment that points all three binaries at them.
+//! - [`Daemon`]: the real `agent-vaultd`, started and waited for by polling
+//!   `agent-vault status` (never a fixed sleep), stopped with SIGTERM.
+//! - [`Agent`]: an MCP client (rmcp) driving a real `agent-vault-mcp`.
+//! - [`Approver`]: a browser stand-in that pairs through the real pairing
+//!   link and approves or denies through the real HTML forms.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProgressNotificationParam, RequestMetaObject,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::Value;
+
+/// A built binary of the workspace (`cargo build --workspace` first).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/debug/deps/<test> -> target/debug/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+pub const TEST_CONFIG: &str = r#"{
+  "vaults": {
+    "dev": { "type": "env", "file": ".env.secrets", "ttl": 0 },
+    "shared": { "type": "env", "file": ".env.secrets", "ttl": 5, "ttlScope": "secret" },
+    "rw": { "type": "env", "file": ".env.rw", "ttl": 0, "writable": true }
+  },
+  "port": 0,
+  "approval": { "waitSeconds": 3, "expireMinutes": 10 }
+}"#;
+
+pub const TEST_SECRETS: &str = "# test secrets\nAPI_KEY=value-of-api-key-7f3a\nexport DB_URL=\"postgres://u:p@h/db\"\nOTHER='other-secret-91c2'\n";
+
+/// A state directory and a project, isolated from every other test.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    pub state: PathBuf,
+    pub project: PathBuf,
+}
+
+impl Home {
+    pub fn new() -> Result<Self> {
+        Self::with_config(TEST_CONFIG)
+    }
+
+    pub fn with_config(config: &str) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("av-e2e-").tempdir()?;
+        let state = dir.path().join("state");
+        let project = dir.path().join("project");
+        std::fs::create_dir(&state)?;
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::create_dir(&project)?;
+        std::fs::write(project.join("agent-vault.config.json"), config)?;
+        std::fs::write(project.join(".env.secrets"), TEST_SECRETS)?;
+        std::fs::write(project.join(".env.rw"), "# writable\nKEEP=me\n")?;
+        Ok(Self {
+            dir,
+            state,
+            project,
+        })
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.project.join("agent-vault.config.json")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.state.join("agent-vault.sock")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.state.join("agent-vault.db")
+    }
+
+    /// A command with the environment pointing at this home.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("AGENT_VAULT_HOME", &self.state)
+            .env("AGENT_VAULT_LOG", "info")
+            .current_dir(&self.project);
+        c
+    }
+
+    /// Runs the CLI and returns its output.
+    pub fn cli(&self, args: &[&str]) -> Result<Output> {
+        Ok(self.command(&bin("agent-vault")).args(args).output()?)
+    }
+
+    /// Runs the CLI with --json and parses stdout; fails on a non-zero exit.
+    pub fn cli_json(&self, args: &[&str]) -> Result<Value> {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.cli(&all)?;
+        if !out.status.success() {
+            bail!(
+                "agent-vault {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    pub fn start_daemon(&self) -> Result<Daemon> {
+        Daemon::start(self, |_| {})
+    }
+}
+
+/// Polls `f` every 20 ms until it returns Some, or fails after `timeout`.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+    pub base_url: String,
+}
+
+impl Daemon {
+    /// Starts the daemon (`configure` may change the command, e.g. its uid)
+    /// and waits until `agent-vault status` answers.
+    pub fn start(home: &Home, configure: impl FnOnce(&mut Command)) -> Result<Self> {
+        let log = home.dir.path().join(format!(
+            "daemon-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        let mut cmd = home.command(&bin("agent-vaultd"));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?);
+        configure(&mut cmd);
+        let mut child = cmd.spawn()?;
+        let status = poll(Duration::from_secs(20), || {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Some(Err(anyhow!(
+                    "agent-vaultd exited: {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )));
+            }
+            home.cli_json(&["status"]).ok().map(Ok)
+        })
+        .context("waiting for agent-vaultd")??;
+        let base_url = status["approvalUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        Ok(Self {
+            child,
+            log,
+            base_url,
+        })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        let status = poll(Duration::from_secs(15), || {
+            self.child.try_wait().ok().flatten()
+        })?;
+        Ok(status)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The MCP client side of a test: declares itself as "e2e-agent" and keeps
+/// the progress messages it receives.
+#[derive(Clone, Default)]
+pub struct TestClient {
+    pub progress: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for TestClient {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("e2e-agent", "1.2.3"),
+        )
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        if let Ok(mut p) = self.progress.lock() {
+            p.push(params.message.unwrap_or_default());
+        }
+    }
+}
+
+/// A real agent-vault-mcp driven by a real MCP client.
+pub struct Agent {
+    pub service: RunningService<RoleClient, TestClient>,
+    pub client: TestClient,
+}
+
+/// A tool result, flattened for assertions.
+#[derive(Debug, Clone)]
+pub struct ToolOutcome {
+    pub is_error: bool,
+    pub texts: Vec<String>,
+}
+
+impl ToolOutcome {
+    pub fn text(&self) -> String {
+        self.texts.join("\n")
+    }
+}
+
+fn outcome(r: CallToolResult) -> ToolOutcome {
+    ToolOutcome {
+        is_error: r.is_error.unwrap_or(false),
+        texts: r
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect(),
+    }
+}
+
+impl Agent {
+    pub async fn start(home: &Home) -> Result<Self> {
+        Self::start_in(home, &home.project).await
+    }
+
+    pub async fn start_in(home: &Home, cwd: &Path) -> Result<Self> {
+        let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+        cmd.current_dir(cwd);
+        let transport = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::inherit())
+            .spawn()?
+            .0;
+        let client = TestClient::default();
+        let service = client.clone().serve(transport).await?;
+        Ok(Self { service, client })
+    }
+
+    pub async fn call(&self, tool: &str, args: Value) -> Result<ToolOutcome> {
+        let args = args.as_object().cloned().unwrap_or_default();
+        let r = self
+            .service
+            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
+            .await?;
+        Ok(outcome(r))
+    }
+
+    /// A call that asks for progress notifications.
+    pub async fn call_with_progress(&self, tool: &str, args: Value) -> Result<ToolOutcome> {
+        let mut meta = RequestMetaObject::default();
+        meta.set_progress_token(rmcp::model::ProgressToken(
+            rmcp::model::NumberOrString::Number(7),
+        ));
+        let mut params = CallToolRequestParams::new(tool.to_string())
+            .with_arguments(args.as_object().cloned().unwrap_or_default());
+        params.meta = Some(meta);
+        Ok(outcome(self.service.call_tool(params).await?))
+    }
+
+    pub async fn stop(self) {
+        let _ = self.service.cancel().await;
+    }
+}
+
+/// A paired browser: holds the device cookie and submits the real forms.
+pub struct Approver {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: String,
+}
+
+/// The value of a `name="..." value="..."` input in a page.
+pub fn form_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let rest = &html[at..];
+    let v = rest.find("value=\"")? + 7;
+    let end = rest[v..].find('"')?;
+    Some(rest[v..v + end].to_string())
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// The cookie set by a response, as `name=value`.
+pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+}
+
+impl Approver {
+    /// Pairs through `agent-vault pair --json` and the pairing page.
+    pub async fn pair(home: &Home, base: &str) -> Result<Self> {
+        let url = home.cli_json(&["pair"])?["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let http = http();
+        let page = http.get(&url).send().await?;
+        if page.status() != 200 {
+            bail!("pairing page: {}", page.status());
+        }
+        let res = http
+            .post(&url)
+            .form(&[("label", "test phone")])
+            .send()
+            .await?;
+        let cookie = set_cookie(&res, "av_device")
+            .ok_or_else(|| anyhow!("no device cookie after pairing ({})", res.status()))?;
+        Ok(Self {
+            http,
+            base: base.to_string(),
+            cookie,
+        })
+    }
+
+    pub async fn page(&self, path: &str) -> Result<(u16, String)> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
+        Ok((res.status().as_u16(), res.text().await?))
+    }
+
+    /// Opens the approval page and submits Approve or Deny (with a window).
+    pub async fn decide(
+        &self,
+        id: &str,
+        decision: &str,
+        window: Option<&str>,
+    ) -> Result<(u16, String)> {
+        let (status, html) = self.page(&format!("/approve/{id}")).await?;
+        if status != 200 {
+            bail!("approval page: {status}");
+        }
+        let csrf = form_value(&html, "csrf").ok_or_else(|| anyhow!("no csrf field"))?;
+        let mut form = vec![("csrf", csrf), ("decision", decision.to_string())];
+        if let Some(w) = window {
+            form.push(("window", w.to_string()));
+        }
+        let res = self
+            .http
+            .post(format!("{}/approve/{id}", self.base))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await?;
+        Ok((res.status().as_u16(), res.text().await?))
+    }
+}
+
+/// Waits for exactly one pending request and returns its JSON.
+pub async fn one_pending(home: &Home) -> Result<Value> {
+    let start = Instant::now();
+    loop {
+        let p = home.cli_json(&["pending"])?;
+        if let Some(arr) = p.as_array() {
+            if arr.len() == 1 {
+                return Ok(arr[0].clone());
+            }
+            if arr.len() > 1 {
+                bail!("expected one pending request, found {}", arr.len());
+            }
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            bail!("no pending request appeared");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Audit rows as (action, secret_name), oldest first.
+pub fn audit_actions(home: &Home) -> Result<Vec<(String, String)>> {
+    let conn = rusqlite::Connection::open(home.db())?;
+    let mut stmt = conn.prepare("SELECT action, secret_name FROM audit ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

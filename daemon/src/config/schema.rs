@@ -41,7 +41,7 @@ pub(super) struct Minutes(pub f64);
 impl<'de> Deserialize<'de> for Minutes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
-        if !v.is_finite() || v < 0.0 || v > 525_600.0 {
+        if !v.is_finite() || !(0.0..=525_600.0).contains(&v) {
             return Err(serde::de::Error::custom(
                 "expected a number of minutes between 0 and 525600 (0 means always ask)",
             ));

@@ -1,0 +1,191 @@
+//! The approval path end to end: list, get with a paired-device approval,
+//! windows shared across shims, revoke, deny, expiry and joining.
+
+use std::time::Duration;
+
+use agent_vault_e2e::*;
+use anyhow::Result;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_then_get_with_paired_device_approval() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let agent = Agent::start(&home).await?;
+
+    let tools = agent.service.list_all_tools().await?;
+    let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "get_secret",
+            "get_secrets",
+            "list_secrets",
+            "set_secret",
+            "set_secrets"
+        ]
+    );
+    assert!(
+        tools.iter().all(|t| t.annotations.is_some()),
+        "every tool is annotated"
+    );
+
+    let list = agent.call("list_secrets", json!({})).await?;
+    assert!(!list.is_error);
+    let text = list.text();
+    assert!(
+        text.contains("[dev]\n  - API_KEY\n  - DB_URL\n  - OTHER"),
+        "{text}"
+    );
+    assert!(text.contains("[rw] (writable)"), "{text}");
+    assert!(
+        !text.contains("value-of-api-key"),
+        "list never returns values"
+    );
+
+    let reason = "Run migration <script>alert(1)</script> & check \"users\"";
+    let call = tokio::spawn({
+        let args = json!({"vault": "dev", "name": "API_KEY", "reason": reason});
+        async move {
+            agent
+                .call_with_progress("get_secret", args)
+                .await
+                .map(|r| (r, agent))
+        }
+    });
+    let pending = one_pending(&home).await?;
+    assert_eq!(pending["names"], json!(["API_KEY"]));
+    assert_eq!(pending["reason"], json!(reason));
+    assert!(
+        pending["requester"]["mcpClient"]
+            .as_str()
+            .unwrap_or("")
+            .contains("e2e-agent 1.2.3")
+    );
+    assert!(
+        pending["requester"]["exe"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("agent-vault-mcp")
+    );
+    let id = pending["id"].as_str().unwrap_or_default().to_string();
+
+    // The card shows the request, escapes the agent's words, and is locked down.
+    let res = approver
+        .http
+        .get(format!("{}/approve/{id}", daemon.base_url))
+        .header("cookie", &approver.cookie)
+        .send()
+        .await?;
+    let csp = res.headers()["content-security-policy"]
+        .to_str()?
+        .to_string();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await?;
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "reason is escaped"
+    );
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("The agent's own words"));
+    assert!(html.contains(">READ<") && html.contains("e2e-agent 1.2.3"));
+    assert!(html.contains(">Approve</button>") && html.contains(">Deny</button>"));
+
+    let (status, page) = approver.decide(&id, "approve", None).await?;
+    assert_eq!(status, 200, "{page}");
+    let (result, agent) = call.await??;
+    assert!(!result.is_error, "{result:?}");
+    assert_eq!(result.texts, ["value-of-api-key-7f3a"]);
+    let progress = agent
+        .client
+        .progress
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
+    assert!(
+        progress
+            .iter()
+            .any(|m| m.contains(&format!("/approve/{id}"))),
+        "progress carries the approval link: {progress:?}"
+    );
+
+    // A decided request cannot be decided again.
+    let (status, _) = approver.page(&format!("/approve/{id}")).await?;
+    assert_eq!(status, 200);
+    let second = approver.decide(&id, "deny", None).await;
+    assert!(second.is_err() || second.as_ref().map(|s| s.0).unwrap_or(0) == 409);
+
+    // ttl 0: the next get asks again.
+    let again = tokio::time::timeout(
+        Duration::from_secs(10),
+        agent.call(
+            "get_secret",
+            json!({"vault": "dev", "name": "API_KEY", "reason": "again"}),
+        ),
+    )
+    .await??;
+    assert!(
+        !again.is_error && again.text().contains("Still waiting for approval at"),
+        "{again:?}"
+    );
+
+    // Unknown names fail at once, before anyone is asked.
+    let before = home.cli_json(&["pending"])?.as_array().map_or(0, Vec::len);
+    let unknown = agent
+        .call(
+            "get_secret",
+            json!({"vault": "dev", "name": "NOPE", "reason": "x"}),
+        )
+        .await?;
+    assert!(
+        unknown.is_error && unknown.text().contains("no secret named NOPE"),
+        "{unknown:?}"
+    );
+    let bad_vault = agent
+        .call(
+            "get_secret",
+            json!({"vault": "prod", "name": "API_KEY", "reason": "x"}),
+        )
+        .await?;
+    assert!(bad_vault.is_error, "{bad_vault:?}");
+    assert!(
+        bad_vault
+            .text()
+            .contains("available vaults are: dev, rw, shared"),
+        "{bad_vault:?}"
+    );
+    let bad_name = agent
+        .call(
+            "get_secret",
+            json!({"vault": "dev", "name": "../etc/passwd", "reason": "x"}),
+        )
+        .await?;
+    assert!(
+        bad_name.is_error && bad_name.text().contains("invalid name"),
+        "{bad_name:?}"
+    );
+    assert_eq!(
+        home.cli_json(&["pending"])?.as_array().map_or(0, Vec::len),
+        before
+    );
+
+    // Audit: the approval is recorded with the requester and the device, never the value.
+    let rows = audit_actions(&home)?;
+    assert!(
+        rows.contains(&("approved".into(), "API_KEY".into())),
+        "{rows:?}"
+    );
+    let db = std::fs::read(home.db()).unwrap_or_default();
+    let wal = std::fs::read(home.state.join("agent-vault.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!String::from_utf8_lossy(&bytes).contains("value-of-api-key"));
+    }
+    assert!(!daemon.log().contains("value-of-api-key"));
+    let verify = home.cli_json(&["audit", "verify"])?;
+    assert_eq!(verify["ok"], json!(true));
+    agent.stop().await;
+    Ok(())
+}
