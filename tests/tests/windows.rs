@@ -1,0 +1,156 @@
+//! Approval windows: shared across shims of one project, ended by revoke,
+//! kept across a daemon restart.
+
+use std::time::Duration;
+
+use agent_vault_e2e::*;
+use anyhow::Result;
+use serde_json::json;
+
+async fn approve_shared_api_key(home: &Home, approver: &Approver, agent: Agent) -> Result<Agent> {
+    let call = tokio::spawn(async move {
+        agent
+            .call(
+                "get_secret",
+                json!({"vault": "shared", "name": "API_KEY", "reason": "deploy"}),
+            )
+            .await
+            .map(|r| (r, agent))
+    });
+    let id = one_pending(home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, _) = approver.decide(&id, "approve", None).await?;
+    assert_eq!(status, 200);
+    let (r, agent) = call.await??;
+    assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
+    Ok(agent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_is_shared_by_two_shims_and_revoke_ends_it() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let first = approve_shared_api_key(&home, &approver, Agent::start(&home).await?).await?;
+
+    let grants = home.cli_json(&["grants"])?;
+    assert_eq!(grants.as_array().map_or(0, Vec::len), 1, "{grants}");
+    assert_eq!(grants[0]["name"], json!("API_KEY"));
+    assert_eq!(grants[0]["scope"], json!("secret"));
+    let left = grants[0]["expiresAtMs"].as_i64().unwrap_or(0)
+        - std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64;
+    assert!(
+        (4 * 60_000..=5 * 60_000).contains(&left),
+        "a 5-minute window, not until midnight: {left} ms"
+    );
+
+    // A second agent session in the same project: no approval needed.
+    let second = Agent::start(&home).await?;
+    let r = second
+        .call(
+            "get_secret",
+            json!({"vault": "shared", "name": "API_KEY", "reason": "read again"}),
+        )
+        .await?;
+    assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
+    // get_secrets asks only for what the window does not cover.
+    let call = tokio::spawn(async move {
+        second
+            .call(
+                "get_secrets",
+                json!({"vault": "shared", "names": ["API_KEY", "OTHER"], "reason": "both"}),
+            )
+            .await
+            .map(|r| (r, second))
+    });
+    let pending = one_pending(&home).await?;
+    assert_eq!(pending["names"], json!(["OTHER"]));
+    approver
+        .decide(
+            pending["id"].as_str().unwrap_or_default(),
+            "approve",
+            Some("0"),
+        )
+        .await?;
+    let (r, second) = call.await??;
+    assert_eq!(
+        r.texts,
+        [
+            "[API_KEY]\nvalue-of-api-key-7f3a",
+            "[OTHER]\nother-secret-91c2"
+        ],
+        "{r:?}"
+    );
+    // "Just this once" opened no window for OTHER.
+    assert_eq!(
+        home.cli_json(&["grants"])?.as_array().map_or(0, Vec::len),
+        1
+    );
+
+    // Revoke ends the window at once.
+    assert_eq!(
+        home.cli_json(&["revoke", "shared/API_KEY"])?["revoked"],
+        json!(1)
+    );
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        second.call(
+            "get_secret",
+            json!({"vault": "shared", "name": "API_KEY", "reason": "after revoke"}),
+        ),
+    )
+    .await??;
+    assert!(
+        !r.is_error && r.text().starts_with("Still waiting for approval at"),
+        "{r:?}"
+    );
+    let rows = audit_actions(&home)?;
+    assert!(
+        rows.contains(&("auto_approved".into(), "API_KEY".into())),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&("revoked".into(), "API_KEY".into())),
+        "{rows:?}"
+    );
+    first.stop().await;
+    second.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_keeps_windows() -> Result<()> {
+    let home = Home::new()?;
+    let mut daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let agent = approve_shared_api_key(&home, &approver, Agent::start(&home).await?).await?;
+    agent.stop().await;
+    assert!(daemon.terminate()?.success());
+
+    let daemon = home.start_daemon()?;
+    assert_eq!(
+        home.cli_json(&["grants"])?.as_array().map_or(0, Vec::len),
+        1
+    );
+    let agent = Agent::start(&home).await?;
+    let r = agent
+        .call(
+            "get_secret",
+            json!({"vault": "shared", "name": "API_KEY", "reason": "after restart"}),
+        )
+        .await?;
+    assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
+    // The paired device survives the restart too.
+    let approver = Approver {
+        base: daemon.base_url.clone(),
+        ..approver
+    };
+    let (status, _) = approver.page("/").await?;
+    assert_eq!(status, 200);
+    agent.stop().await;
+    Ok(())
+}
