@@ -435,6 +435,8 @@ pub async fn one_pending(home: &Home) -> Result<Value> {
 
 /// Audit rows as (action, secret_name), oldest first.
 pub fn audit_actions(home: &Home) -> Result<Vec<(String, String)>> {
+    // The audit RPC flushes the writer first; ignored when no daemon runs.
+    let _ = home.cli(&["audit", "--limit", "1"]);
     let conn = rusqlite::Connection::open(home.db())?;
     let mut stmt = conn.prepare("SELECT action, secret_name FROM audit ORDER BY id")?;
     let rows = stmt

@@ -189,3 +189,73 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deny_expiry_and_joining_a_pending_request() -> Result<()> {
+    let home = Home::with_config(
+        &TEST_CONFIG.replace("\"expireMinutes\": 10", "\"expireMinutes\": 0.05"),
+    )?;
+    let daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let agent = Agent::start(&home).await?;
+    let args = json!({"vault": "dev", "name": "OTHER", "reason": "join me"});
+
+    // waitSeconds is 3: the first call returns "still waiting", the second joins.
+    let first = agent.call("get_secret", args.clone()).await?;
+    assert!(
+        !first.is_error && first.text().starts_with("Still waiting for approval at"),
+        "{first:?}"
+    );
+    let link = first
+        .text()
+        .split_whitespace()
+        .find(|w| w.starts_with("http"))
+        .unwrap_or_default()
+        .trim_end_matches(';')
+        .to_string();
+    let pending = one_pending(&home).await?;
+    assert!(
+        link.ends_with(pending["id"].as_str().unwrap_or("?")),
+        "{link}"
+    );
+    // ... and the joined request expires after 3 s (expireMinutes 0.05).
+    let second = agent.call("get_secret", args.clone()).await?;
+    assert!(
+        second.is_error && second.text().contains("expired"),
+        "{second:?}"
+    );
+    assert_eq!(
+        home.cli_json(&["pending"])?.as_array().map_or(1, Vec::len),
+        0
+    );
+    let rows = audit_actions(&home)?;
+    assert!(
+        rows.contains(&("expired".into(), "OTHER".into())),
+        "{rows:?}"
+    );
+    // An expired request cannot be approved afterwards.
+    let (status, _) = approver
+        .page(&format!(
+            "/approve/{}",
+            pending["id"].as_str().unwrap_or("")
+        ))
+        .await?;
+    assert_eq!(status, 200);
+
+    // Deny.
+    let call =
+        tokio::spawn(async move { agent.call("get_secret", args).await.map(|r| (r, agent)) });
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    approver.decide(&id, "deny", None).await?;
+    let (r, agent) = call.await??;
+    assert!(
+        r.is_error && r.text().contains("The user denied read access to OTHER"),
+        "{r:?}"
+    );
+    assert!(audit_actions(&home)?.contains(&("denied".into(), "OTHER".into())));
+    agent.stop().await;
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! A co-located agent trying to approve its own request: every way in
+//! without the paired device's credential is refused and changes nothing.
+
+use std::time::Duration;
+
+use agent_vault_e2e::*;
+use anyhow::Result;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn self_approval_without_the_device_credential_is_refused() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let agent = Agent::start(&home).await?;
+    let call = tokio::spawn(async move {
+        agent
+            .call_with_progress(
+                "get_secret",
+                json!({"vault": "dev", "name": "API_KEY", "reason": "totally legit"}),
+            )
+            .await
+            .map(|r| (r, agent))
+    });
+    let pending = one_pending(&home).await?;
+    let id = pending["id"].as_str().unwrap_or_default().to_string();
+    let url = format!("{}/approve/{id}", daemon.base_url);
+    let attacker = http();
+
+    // The link itself carries no authority.
+    let r = attacker.get(&url).send().await?;
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await?.contains("csrf"));
+    // The dashboard lists nothing to an unpaired caller.
+    let r = attacker.get(format!("{}/", daemon.base_url)).send().await?;
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await?.contains(&id));
+    // POSTs without a cookie, with a forged one, or with a stolen form token.
+    let csrf_for_device =
+        form_value(&approver.page(&format!("/approve/{id}")).await?.1, "csrf").unwrap_or_default();
+    for cookie in [
+        "",
+        "av_device=forged.value",
+        "av_device=",
+        &format!("{}x", approver.cookie),
+    ] {
+        let mut req = attacker
+            .post(&url)
+            .form(&[("decision", "approve"), ("csrf", csrf_for_device.as_str())]);
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie);
+        }
+        assert_eq!(req.send().await?.status(), 401, "cookie {cookie:?}");
+    }
+    // A GET cannot approve.
+    let r = attacker
+        .get(format!("{url}?decision=approve&csrf={csrf_for_device}"))
+        .header("cookie", &approver.cookie)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "a GET only shows the page");
+    // The device cookie without the right form token: 403.
+    for csrf in [
+        "",
+        "wrong",
+        &form_value(&approver.page("/").await?.1, "csrf").unwrap_or_default(),
+    ] {
+        let r = attacker
+            .post(&url)
+            .header("cookie", &approver.cookie)
+            .form(&[("decision", "approve"), ("csrf", csrf)])
+            .send()
+            .await?;
+        assert_eq!(r.status(), 403, "csrf {csrf:?}");
+    }
+    // A used pairing link cannot mint a second credential.
+    let pair = home.cli_json(&["pair"])?["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let first = attacker
+        .post(&pair)
+        .form(&[("label", "attacker")])
+        .send()
+        .await?;
+    assert_eq!(first.status(), 303);
+    assert!(
+        set_cookie(&first, "av_device").is_none(),
+        "a second device needs approval on the first"
+    );
+    let replay = attacker
+        .post(&pair)
+        .form(&[("label", "again")])
+        .send()
+        .await?;
+    assert_eq!(replay.status(), 410);
+
+    // Nothing changed: still pending, the agent is still waiting.
+    let still = one_pending(&home).await?;
+    assert_eq!(still["id"], json!(id));
+    assert!(!call.is_finished());
+    assert!(!audit_actions(&home)?.iter().any(|(a, _)| a == "approved"));
+
+    // The human's real approval still works.
+    approver.decide(&id, "deny", None).await?;
+    let (r, agent) = tokio::time::timeout(Duration::from_secs(10), call).await???;
+    assert!(r.is_error && r.text().contains("denied"), "{r:?}");
+    agent.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_device_pairs_only_with_approval_from_the_first() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let phone = Approver::pair(&home, &daemon.base_url).await?;
+    let laptop = http();
+    let url = home.cli_json(&["pair"])?["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let claimed = laptop
+        .post(&url)
+        .form(&[("label", "laptop <b>")])
+        .send()
+        .await?;
+    let claim = set_cookie(&claimed, "av_claim").unwrap_or_default();
+    assert!(!claim.is_empty());
+    let wait = format!("{}/pair-wait", daemon.base_url);
+    let r = laptop.get(&wait).header("cookie", &claim).send().await?;
+    assert_eq!(r.status(), 200);
+    assert!(set_cookie(&r, "av_device").is_none());
+
+    let (_, dash) = phone.page("/").await?;
+    assert!(dash.contains("laptop &lt;b&gt;"), "the label is escaped");
+    let at = dash.find("action=\"/pairings/").unwrap_or(0) + "action=\"".len();
+    let action = dash[at..].split('"').next().unwrap_or_default().to_string();
+    let csrf = form_value(&dash, "csrf").unwrap_or_default();
+    let r = phone
+        .http
+        .post(format!("{}{action}", daemon.base_url))
+        .header("cookie", &phone.cookie)
+        .form(&[("decision", "approve"), ("csrf", csrf.as_str())])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+
+    let r = laptop.get(&wait).header("cookie", &claim).send().await?;
+    let device = set_cookie(&r, "av_device").unwrap_or_default();
+    assert!(!device.is_empty());
+    let r = laptop
+        .get(format!("{}/", daemon.base_url))
+        .header("cookie", &device)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let rows = audit_actions(&home)?;
+    assert_eq!(
+        rows.iter().filter(|(a, _)| a == "paired").count(),
+        2,
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|(a, _)| a == "pair_approved"));
+    assert_eq!(
+        home.cli_json(&["status"])?["devices"]
+            .as_array()
+            .map_or(0, Vec::len),
+        2
+    );
+    Ok(())
+}
