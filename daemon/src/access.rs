@@ -66,10 +66,20 @@ pub fn open_session(
                 "the config path must be absolute".into(),
             ));
         }
-        let lookup = |name: &str| env.get(name).cloned();
-        let config = load_config(&path, &lookup).map_err(|e| AccessError::Config(e.to_string()))?;
-        let project = state.set_project(Project::new(config));
-        project.config.path.clone()
+        let canonical = std::fs::canonicalize(&path).unwrap_or(path.clone());
+        if canonical == state.default_project {
+            // The daemon's own config keeps the daemon's env: values.
+            canonical
+        } else {
+            // A project's env: references resolve only from the shim's own
+            // environment, so a config written by an agent can never make the
+            // daemon send the daemon's environment anywhere.
+            let lookup = |name: &str| env.get(name).cloned();
+            let config =
+                load_config(&path, &lookup).map_err(|e| AccessError::Config(e.to_string()))?;
+            let project = state.set_project(Project::new(config));
+            project.config.path.clone()
+        }
     };
     let session = Arc::new(Session {
         id: random_token(18),
@@ -254,6 +264,11 @@ pub async fn access(
     }
 
     let previews = writes.iter().map(|(_, v)| mask(v)).collect();
+    let location = vault_cfg
+        .file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_default();
     let approval = project.config.approval;
     let (pending, _joined) = state.broker.open(
         NewRequest {
@@ -263,6 +278,7 @@ pub async fn access(
             all_names: names,
             writes,
             previews,
+            location,
             reason: req.reason,
             session: session.clone(),
             ttl_minutes: vault_cfg.ttl_minutes,

@@ -154,3 +154,86 @@ async fn a_restart_keeps_windows() -> Result<()> {
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vault_and_session_scopes_and_fresh_reads() -> Result<()> {
+    let home = Home::with_config(&TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"wide\": { \"type\": \"env\", \"file\": \".env.secrets\", \"ttl\": 5, \"ttlScope\": \"vault\" },\n    \
+         \"mine\": { \"type\": \"env\", \"file\": \".env.secrets\", \"ttl\": 5, \"ttlScope\": \"session\" },\n    \"rw\":",
+    ))?;
+    let daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let one = Agent::start(&home).await?;
+    let two = Agent::start(&home).await?;
+
+    let ask = |agent: Agent, vault: &'static str, name: &'static str| {
+        tokio::spawn(async move {
+            agent
+                .call(
+                    "get_secret",
+                    json!({"vault": vault, "name": name, "reason": "scope"}),
+                )
+                .await
+                .map(|r| (r, agent))
+        })
+    };
+    let call = ask(one, "wide", "API_KEY");
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    approver.decide(&id, "approve", None).await?;
+    let (_, one) = call.await??;
+    // Scope "vault": every secret of the vault, for every session.
+    let r = two
+        .call(
+            "get_secret",
+            json!({"vault": "wide", "name": "OTHER", "reason": "x"}),
+        )
+        .await?;
+    assert_eq!(r.texts, ["other-secret-91c2"]);
+
+    // The file is read on every request: an edit shows at once.
+    let path = home.project.join(".env.secrets");
+    let text = std::fs::read_to_string(&path)?.replace("other-secret-91c2", "edited-value");
+    std::fs::write(&path, text)?;
+    let r = one
+        .call(
+            "get_secret",
+            json!({"vault": "wide", "name": "OTHER", "reason": "x"}),
+        )
+        .await?;
+    assert_eq!(r.texts, ["edited-value"]);
+
+    // Scope "session": only the session that asked.
+    let call = ask(one, "mine", "API_KEY");
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    approver.decide(&id, "approve", None).await?;
+    let (_, one) = call.await??;
+    let r = one
+        .call(
+            "get_secret",
+            json!({"vault": "mine", "name": "API_KEY", "reason": "x"}),
+        )
+        .await?;
+    assert_eq!(r.texts, ["value-of-api-key-7f3a"]);
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        two.call(
+            "get_secret",
+            json!({"vault": "mine", "name": "API_KEY", "reason": "x"}),
+        ),
+    )
+    .await??;
+    assert!(
+        r.text().starts_with("Still waiting"),
+        "another session is not covered: {r:?}"
+    );
+    one.stop().await;
+    two.stop().await;
+    Ok(())
+}

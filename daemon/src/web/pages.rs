@@ -92,6 +92,9 @@ pub fn approval(req: &PendingApproval, csrf: &str, now_ms: i64) -> Markup {
         div.card {
             div.row { span.k { "Vault" } span.v { code { (req.vault.name) } } }
             div.row { span.k { "Project" } span.v.muted { (req.vault.config) } }
+            @if !req.location.is_empty() {
+                div.row { span.k { "File" } span.v.muted { (req.location) } }
+            }
             div.row {
                 span.k { @if req.names.len() == 1 { "Secret" } @else { (req.names.len()) " secrets" } }
                 span.v { @for (i, n) in req.names.iter().enumerate() { @if i > 0 { ", " } code { (n) } } }
