@@ -236,6 +236,24 @@ pub async fn access(
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
+            let missing_names: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
+            events::record(
+                state,
+                &Decision {
+                    vault: &vault_id,
+                    names: &missing_names,
+                    reason: &req.reason,
+                    action: "not_found",
+                    scope: vault_cfg.ttl_scope.as_str(),
+                    ttl_expires_ms: None,
+                    operation: Operation::Read,
+                    request_id: "",
+                    requester: &session.requester,
+                    device_id: "",
+                    detail: "",
+                    now_ms,
+                },
+            );
             return Err(ProviderError::UnknownSecret {
                 vault: vault_cfg.name.clone(),
                 names: missing.join(", "),

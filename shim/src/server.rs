@@ -489,7 +489,13 @@ impl ServerHandler for Shim {
 
 pub async fn run() -> anyhow::Result<()> {
     let socket = agent_vault_proto::paths::socket_path()?;
-    let service = Shim::new(socket).serve(rmcp::transport::stdio()).await?;
+    let service = match Shim::new(socket).serve(rmcp::transport::stdio()).await {
+        Ok(s) => s,
+        // The client went away before initializing: nothing to serve.
+        Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    // Returns when stdin closes (the client exited or was killed).
     service.waiting().await?;
     Ok(())
 }

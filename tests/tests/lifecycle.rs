@@ -218,3 +218,45 @@ async fn audit_verify_detects_a_deleted_row() -> Result<()> {
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shim_exits_when_its_client_goes_away() -> Result<()> {
+    let home = Home::new()?;
+    let mut shim = home
+        .command(&bin("agent-vault-mcp"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    drop(shim.stdin.take());
+    let status = poll(Duration::from_secs(2), || shim.try_wait().ok().flatten());
+    if status.is_err() {
+        let _ = shim.kill();
+    }
+    assert!(status?.success(), "exits cleanly when stdin closes");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_error_reaches_the_agent_with_file_and_field() -> Result<()> {
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    // The agent works in another project whose config is broken.
+    let other = home.dir.path().join("other");
+    std::fs::create_dir(&other)?;
+    let config = other.join("agent-vault.config.json");
+    std::fs::write(
+        &config,
+        r#"{"vaults":{"x":{"type":"env","file":"e","ttlScope":"forever"}}}"#,
+    )?;
+    let agent = Agent::start_in(&home, &other).await?;
+    let r = agent.call("list_secrets", json!({})).await?;
+    assert!(r.is_error, "{r:?}");
+    let text = r.text();
+    assert!(
+        text.contains(&config.display().to_string()) && text.contains("vaults.x.ttlScope"),
+        "{text}"
+    );
+    agent.stop().await;
+    Ok(())
+}
