@@ -169,6 +169,10 @@ impl Devices {
             self.store.send(StoreCmd::PutDevice(record));
             return Ok(PairOutcome::Paired { device_id, cookie });
         }
+        // Forget pairing requests long past their expiry.
+        inner
+            .requests
+            .retain(|_, r| r.expires_ms + PAIRING_TTL_MS > now_ms);
         let id = random_token(9);
         let claim = random_token(32);
         inner.requests.insert(

@@ -94,3 +94,80 @@ pub async fn connect(socket: &Path, client_kind: &str) -> Result<Connection, Con
         hello,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::agent_server::{Agent, AgentServer};
+    use tonic::{Request, Response, Status};
+
+    /// A daemon from the future: it answers hello with another protocol.
+    struct FutureDaemon;
+
+    #[tonic::async_trait]
+    impl Agent for FutureDaemon {
+        async fn hello(
+            &self,
+            _: Request<pb::HelloRequest>,
+        ) -> Result<Response<pb::HelloReply>, Status> {
+            Ok(Response::new(pb::HelloReply {
+                protocol: PROTOCOL_VERSION + 1,
+                version: "9.9.9".into(),
+                pid: 4242,
+                ..Default::default()
+            }))
+        }
+        async fn open_session(
+            &self,
+            _: Request<pb::OpenSessionRequest>,
+        ) -> Result<Response<pb::OpenSessionReply>, Status> {
+            Err(Status::unimplemented("test"))
+        }
+        async fn list_secrets(
+            &self,
+            _: Request<pb::ListSecretsRequest>,
+        ) -> Result<Response<pb::ListSecretsReply>, Status> {
+            Err(Status::unimplemented("test"))
+        }
+        async fn access(
+            &self,
+            _: Request<pb::AccessRequest>,
+        ) -> Result<Response<pb::AccessReply>, Status> {
+            Err(Status::unimplemented("test"))
+        }
+        async fn r#await(
+            &self,
+            _: Request<pb::AwaitRequest>,
+        ) -> Result<Response<pb::AccessReply>, Status> {
+            Err(Status::unimplemented("test"))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_protocol_mismatch_is_refused_with_restart_advice()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let socket = dir.path().join("s.sock");
+        assert!(matches!(
+            connect(&socket, "cli").await,
+            Err(ConnectError::NotRunning { .. })
+        ));
+        let listener = tokio::net::UnixListener::bind(&socket)?;
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(AgentServer::new(FutureDaemon))
+                .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+        );
+        match connect(&socket, "cli").await {
+            Err(e @ ConnectError::Mismatch { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("protocol 2 (version 9.9.9)") && msg.contains("kill 4242"),
+                    "{msg}"
+                );
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+        Ok(())
+    }
+}

@@ -260,3 +260,50 @@ async fn a_config_error_reaches_the_agent_with_file_and_field() -> Result<()> {
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_socket_is_replaced_after_kill_9_and_the_socket_can_be_moved() -> Result<()> {
+    let home = Home::new()?;
+    // AGENT_VAULT_SOCKET moves the socket, for all three binaries.
+    let run = home.dir.path().join("run");
+    std::fs::create_dir(&run)?;
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700))?;
+    let socket = run.join("custom.sock");
+    let spawn = || {
+        home.command(&bin("agent-vaultd"))
+            .env("AGENT_VAULT_SOCKET", &socket)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+    };
+    let status = || {
+        let out = home
+            .command(&bin("agent-vault"))
+            .env("AGENT_VAULT_SOCKET", &socket)
+            .args(["status", "--json"])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+    };
+    let mut first = spawn()?;
+    let s = poll(Duration::from_secs(20), status)?;
+    assert_eq!(s["socket"], json!(socket.display().to_string()));
+    assert!(!home.socket().exists(), "nothing at the default path");
+
+    // kill -9 leaves the socket file behind; the next daemon removes it
+    // only after finding that nothing answers on it.
+    first.kill()?;
+    first.wait()?;
+    assert!(socket.exists(), "a stale socket remains after SIGKILL");
+    let mut second = spawn()?;
+    let s = poll(Duration::from_secs(20), || {
+        status().filter(|s| s["pid"].as_u64() == Some(u64::from(second.id())))
+    });
+    second.kill()?;
+    second.wait()?;
+    assert!(s.is_ok(), "the second daemon took over the stale socket");
+    Ok(())
+}

@@ -233,6 +233,36 @@ async fn vault_and_session_scopes_and_fresh_reads() -> Result<()> {
         r.text().starts_with("Still waiting"),
         "another session is not covered: {r:?}"
     );
+
+    // The dashboard lists the windows, each with a working Revoke button.
+    let (status, dash) = approver.page("/").await?;
+    assert_eq!(status, 200);
+    assert!(
+        dash.contains("(whole vault)") && dash.contains("this session only"),
+        "{dash}"
+    );
+    let before = home.cli_json(&["grants"])?.as_array().map_or(0, Vec::len);
+    let at = dash.find("action=\"/grants/revoke\"").unwrap_or(0);
+    let id = form_value(&dash[at..], "id").unwrap_or_default();
+    let csrf = form_value(&dash[at..], "csrf").unwrap_or_default();
+    let revoke = |csrf: String| {
+        approver
+            .http
+            .post(format!("{}/grants/revoke", daemon.base_url))
+            .header("cookie", &approver.cookie)
+            .form(&[("id", id.clone()), ("csrf", csrf)])
+            .send()
+    };
+    assert_eq!(revoke("forged".into()).await?.status(), 403);
+    assert_eq!(
+        home.cli_json(&["grants"])?.as_array().map_or(0, Vec::len),
+        before
+    );
+    assert_eq!(revoke(csrf).await?.status(), 303);
+    assert_eq!(
+        home.cli_json(&["grants"])?.as_array().map_or(0, Vec::len),
+        before - 1
+    );
     one.stop().await;
     two.stop().await;
     Ok(())

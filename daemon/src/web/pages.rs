@@ -53,11 +53,19 @@ pub fn message(title: &str, text: &str, class: &str) -> Markup {
     )
 }
 
-pub fn not_paired() -> Markup {
+/// `retry`: the page's own path. A link opened from another app or site
+/// arrives without the SameSite=Strict device cookie; following this
+/// same-site link sends it.
+pub fn not_paired(retry: Option<&str>) -> Markup {
     layout(
         "Not paired",
         html! {
             h1 { "This browser is not paired" }
+            @if let Some(path) = retry {
+                div.card {
+                    p { "If this browser is paired, " a href=(path) { "open the request" } "." }
+                }
+            }
             div.card {
                 p { "Approvals need a paired device. On the machine running agent-vaultd, run:" }
                 p { code { "agent-vault pair" } }

@@ -40,7 +40,7 @@ fn page(status: StatusCode, markup: Markup) -> Response {
 }
 
 fn unauthorized() -> Response {
-    page(StatusCode::UNAUTHORIZED, pages::not_paired())
+    page(StatusCode::UNAUTHORIZED, pages::not_paired(None))
 }
 
 fn forbidden() -> Response {
@@ -105,7 +105,15 @@ async fn approval_page(
     headers: HeaderMap,
 ) -> Response {
     let Some(me) = device(&state, &headers) else {
-        return unauthorized();
+        // Only our own ids are echoed back, as a path (escaped by maud).
+        let retry = format!(
+            "/approve/{}",
+            id.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .take(64)
+                .collect::<String>()
+        );
+        return page(StatusCode::UNAUTHORIZED, pages::not_paired(Some(&retry)));
     };
     match state.broker.get(&id) {
         Some(req) => {
