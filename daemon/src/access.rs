@@ -91,6 +91,19 @@ pub fn open_session(
     Ok(session)
 }
 
+/// The shim of a session went away: cancel its pending requests (audited)
+/// and forget the session.
+pub fn close_session(state: &AppState, session: &Session, now_ms: i64) {
+    let cancelled = state
+        .broker
+        .cancel_session(&session.id, "the agent's MCP client went away");
+    for req in &cancelled {
+        events::record(state, &Decision::for_request(req, "cancelled", now_ms));
+    }
+    state.remove_session(&session.id);
+    tracing::info!(session = %session.id, pid = session.requester.pid, cancelled = cancelled.len(), "session closed");
+}
+
 fn project_of(state: &AppState, session: &Session) -> Result<Arc<Project>, AccessError> {
     state
         .project(&session.project)

@@ -106,6 +106,10 @@ impl AppState {
         lock(&self.0.sessions).get(id).cloned()
     }
 
+    pub fn remove_session(&self, id: &str) {
+        lock(&self.0.sessions).remove(id);
+    }
+
     pub fn add_session(&self, s: Arc<Session>) {
         lock(&self.0.sessions).insert(s.id.clone(), s);
     }

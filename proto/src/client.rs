@@ -141,6 +141,13 @@ mod tests {
         ) -> Result<Response<pb::AccessReply>, Status> {
             Err(Status::unimplemented("test"))
         }
+        type WatchStream = tokio_stream::Empty<Result<pb::WatchEvent, Status>>;
+        async fn watch(
+            &self,
+            _: Request<pb::WatchRequest>,
+        ) -> Result<Response<Self::WatchStream>, Status> {
+            Err(Status::unimplemented("test"))
+        }
     }
 
     #[tokio::test]

@@ -188,6 +188,17 @@ impl Shim {
             .await
             .map_err(|s| Failure::Tool(status_result(&s)))?
             .into_inner();
+        // Hold a watch open for the session's lifetime: when this process
+        // ends, the daemon sees it close and cancels what we left pending.
+        if let Ok(watch) = agent
+            .watch(pb::WatchRequest {
+                session_id: reply.session_id.clone(),
+            })
+            .await
+        {
+            let mut stream = watch.into_inner();
+            tokio::spawn(async move { while let Ok(Some(_)) = stream.message().await {} });
+        }
         *guard = Some(Link {
             agent: agent.clone(),
             session_id: reply.session_id.clone(),

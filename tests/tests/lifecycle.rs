@@ -307,3 +307,41 @@ async fn a_stale_socket_is_replaced_after_kill_9_and_the_socket_can_be_moved() -
     assert!(s.is_ok(), "the second daemon took over the stale socket");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vanished_shim_has_its_pending_requests_cancelled() -> Result<()> {
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    let agent = Agent::start(&home).await?;
+    let call = tokio::spawn(async move {
+        let r = agent
+            .call(
+                "get_secret",
+                json!({"vault": "dev", "name": "API_KEY", "reason": "then I vanish"}),
+            )
+            .await;
+        (r.is_err(), agent)
+    });
+    let pending = one_pending(&home).await?;
+    let shim = pending["requester"]["pid"].as_i64().unwrap_or(0) as i32;
+    assert!(shim > 0);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    poll(Duration::from_secs(5), || {
+        home.cli_json(&["pending"])
+            .ok()?
+            .as_array()?
+            .is_empty()
+            .then_some(())
+    })?;
+    let rows = audit_actions(&home)?;
+    assert!(
+        rows.contains(&("cancelled".into(), "API_KEY".into())),
+        "{rows:?}"
+    );
+    let (transport_failed, _agent) = call.await?;
+    assert!(transport_failed, "the client sees its server gone");
+    Ok(())
+}

@@ -98,6 +98,29 @@ impl Agent for AgentService {
             .map_err(status_of)
     }
 
+    type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<pb::WatchEvent, Status>>;
+
+    async fn watch(
+        &self,
+        req: Request<pb::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let peer = peer_of(&req)?;
+        let session = self.session(peer, &req.get_ref().session_id)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.send(Ok(pb::WatchEvent {})).await;
+        let state = self.0.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                // The stream is dropped when the shim's connection closes.
+                _ = tx.closed() => access::close_session(&state, &session, clock::now_ms()),
+                _ = state.shutdown.cancelled() => {}
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
     async fn r#await(
         &self,
         req: Request<pb::AwaitRequest>,
