@@ -364,6 +364,10 @@ async fn deliver(
             },
         );
     }
+    // A value leaves only after its audit rows are committed (the writer
+    // group-commits, so concurrent calls share one transaction): a crash
+    // can never release a secret that the log does not show.
+    state.store.flush().await;
     let values = names
         .iter()
         .filter_map(|n| {

@@ -1,0 +1,134 @@
+//! Faults: the daemon killed with SIGKILL under load, and a writer killed in
+//! the middle of an env-file write.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use agent_vault_e2e::*;
+use anyhow::Result;
+use serde_json::json;
+
+const SESSIONS: usize = 10;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_under_load_then_the_shims_bring_the_daemon_back() -> Result<()> {
+    let home = Home::with_config(&TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"open\": { \"type\": \"env\", \"file\": \".env.secrets\", \"ttl\": 60, \"ttlScope\": \"vault\" },\n    \"rw\":",
+    ))?;
+    // The daemon a shim starts finds this config in $HOME (port 0: any free port).
+    std::fs::write(
+        home.dir.path().join(".agent-vault.config.json"),
+        r#"{"vaults":{},"port":0}"#,
+    )?;
+    let mut daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let first = Agent::start(&home).await?;
+    let call = tokio::spawn(async move {
+        first
+            .call(
+                "get_secret",
+                json!({"vault": "open", "name": "API_KEY", "reason": "before the crash"}),
+            )
+            .await
+            .map(|r| (r, first))
+    });
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    approver.decide(&id, "approve", None).await?;
+    let (_, first) = call.await??;
+    first.stop().await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed_at: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for _ in 0..SESSIONS {
+        let agent = Agent::start(&home).await?;
+        let stop = stop.clone();
+        let killed_at = killed_at.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut first_ok_after_kill) =
+                (0usize, Vec::new(), None::<Duration>);
+            while !stop.load(Ordering::Relaxed) {
+                match agent
+                    .call(
+                        "get_secret",
+                        json!({"vault": "open", "name": "OTHER", "reason": "load"}),
+                    )
+                    .await
+                {
+                    Ok(r) if !r.is_error => {
+                        ok += 1;
+                        let killed = killed_at.lock().ok().and_then(|k| *k);
+                        if let (Some(k), None) = (killed, first_ok_after_kill) {
+                            first_ok_after_kill = Some(k.elapsed());
+                        }
+                    }
+                    Ok(r) => errors.push(r.text()),
+                    Err(e) => errors.push(format!("transport: {e}")),
+                }
+            }
+            agent.stop().await;
+            (ok, errors, first_ok_after_kill)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let old_pid = daemon.pid();
+    daemon.child.kill()?;
+    let _ = daemon.child.wait();
+    if let Ok(mut k) = killed_at.lock() {
+        *k = Some(Instant::now());
+    }
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut total_ok = 0;
+    for t in tasks {
+        let (ok, errors, recovered) = t.await?;
+        total_ok += ok;
+        for e in &errors {
+            assert!(
+                e.contains("retryable") || e.contains("call again"),
+                "a clear, retryable error: {e}"
+            );
+        }
+        let recovered = recovered.ok_or_else(|| anyhow::anyhow!("a session never recovered"))?;
+        assert!(
+            recovered < Duration::from_secs(2),
+            "reconnected after {recovered:?}"
+        );
+    }
+
+    // A new daemon (started by a shim) serves now; the window survived.
+    let status = home.cli_json(&["status"])?;
+    let new_pid = status["pid"].as_i64().unwrap_or(0) as i32;
+    assert!(new_pid > 0 && new_pid != old_pid);
+    let grants = home.cli_json(&["grants"])?;
+    assert_eq!(grants.as_array().map_or(0, Vec::len), 1, "{grants}");
+    assert_eq!(home.cli_json(&["audit", "verify"])?["ok"], json!(true));
+    let conn = rusqlite::Connection::open(home.db())?;
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    assert_eq!(check, "ok");
+    // Every value that left the daemon has its audit row (rows are committed
+    // before a value is released).
+    let rows: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM audit WHERE action = 'auto_approved' AND secret_name = 'OTHER'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert!(
+        rows as usize >= total_ok,
+        "{rows} rows for {total_ok} delivered values"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(new_pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    poll(Duration::from_secs(10), || {
+        (!home.socket().exists()).then_some(())
+    })?;
+    Ok(())
+}
