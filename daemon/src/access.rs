@@ -241,20 +241,47 @@ pub async fn access(
 
     let mut needs = names.clone();
     if operation == Operation::Read {
-        // Unknown names fail now, before anyone is asked.
-        let listed: Vec<String> = provider.list().await?.into_iter().map(|l| l.name).collect();
-        let missing: Vec<&str> = names
-            .iter()
-            .filter(|n| !listed.contains(n))
-            .map(String::as_str)
-            .collect();
+        {
+            let grants = state.grants();
+            needs.retain(|n| !grants.covers(&vault_id, n, &session.id, now_ms));
+        }
+        let missing: Vec<String> = if needs.is_empty() {
+            // The fast path: every name is covered; one read of the vault
+            // both checks the names and fetches the values.
+            match deliver(
+                state,
+                session,
+                &vault_id,
+                provider,
+                &names,
+                &[],
+                &req.reason,
+                vault_cfg.ttl_scope,
+                "",
+                now_ms,
+            )
+            .await
+            {
+                Err(AccessError::Provider(ProviderError::UnknownSecret {
+                    names: missing, ..
+                })) => missing.split(", ").map(str::to_string).collect(),
+                other => return other,
+            }
+        } else {
+            // Unknown names fail now, before anyone is asked.
+            let listed: Vec<String> = provider.list().await?.into_iter().map(|l| l.name).collect();
+            names
+                .iter()
+                .filter(|n| !listed.contains(n))
+                .cloned()
+                .collect()
+        };
         if !missing.is_empty() {
-            let missing_names: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
             events::record(
                 state,
                 &Decision {
                     vault: &vault_id,
-                    names: &missing_names,
+                    names: &missing,
                     reason: &req.reason,
                     action: "not_found",
                     scope: vault_cfg.ttl_scope.as_str(),
@@ -272,25 +299,6 @@ pub async fn access(
                 names: missing.join(", "),
             }
             .into());
-        }
-        {
-            let grants = state.grants();
-            needs.retain(|n| !grants.covers(&vault_id, n, &session.id, now_ms));
-        }
-        if needs.is_empty() {
-            return deliver(
-                state,
-                session,
-                &vault_id,
-                provider,
-                &names,
-                &[],
-                &req.reason,
-                vault_cfg.ttl_scope,
-                "",
-                now_ms,
-            )
-            .await;
         }
     }
 

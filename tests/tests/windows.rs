@@ -194,6 +194,19 @@ async fn vault_and_session_scopes_and_fresh_reads() -> Result<()> {
         .await?;
     assert_eq!(r.texts, ["other-secret-91c2"]);
 
+    // A covered vault still refuses a name it does not hold.
+    let r = two
+        .call(
+            "get_secret",
+            json!({"vault": "wide", "name": "NOPE", "reason": "x"}),
+        )
+        .await?;
+    assert!(
+        r.is_error && r.text().contains("no secret named NOPE"),
+        "{r:?}"
+    );
+    assert!(audit_actions(&home)?.contains(&("not_found".into(), "NOPE".into())));
+
     // The file is read on every request: an edit shows at once.
     let path = home.project.join(".env.secrets");
     let text = std::fs::read_to_string(&path)?.replace("other-secret-91c2", "edited-value");
