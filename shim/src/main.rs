@@ -4,24 +4,31 @@
 mod daemon;
 mod server;
 
-fn quiet(d: &str) -> tracing_subscriber::filter::Directive {
-    d.parse().unwrap_or_default()
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     // stdout belongs to MCP: logs go to stderr only.
+    // A plain target filter (no regex engine: the shim stays small).
     // rmcp logs whole messages at debug level, and those may carry values:
     // it is capped at warn whatever AGENT_VAULT_LOG says.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENT_VAULT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
-        .add_directive(quiet("rmcp=warn"))
-        .add_directive(quiet("h2=warn"))
-        .add_directive(quiet("tonic=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let warn = || Targets::new().with_default(LevelFilter::WARN);
+    let filter: Targets = match std::env::var("AGENT_VAULT_LOG") {
+        Ok(spec) if !spec.is_empty() => spec.parse().unwrap_or_else(|_| warn()),
+        _ => warn(),
+    };
+    let filter = filter
+        .with_target("rmcp", LevelFilter::WARN)
+        .with_target("h2", LevelFilter::WARN)
+        .with_target("tonic", LevelFilter::WARN);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
+        .with(filter)
         .init();
     if std::env::args().any(|a| a == "--version" || a == "-V") {
         println!("agent-vault-mcp {}", agent_vault_proto::VERSION);

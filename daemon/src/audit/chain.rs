@@ -24,31 +24,55 @@ pub struct ChainedRow {
     pub detail: String,
 }
 
+/// Every chained column, length-prefixed so no two rows share an encoding.
 pub fn hash(prev_hash: &str, row: &ChainedRow) -> String {
-    let canonical = serde_json::json!([
-        row.id,
-        row.timestamp,
-        row.secret_name,
-        row.reason,
-        row.action,
-        row.scope,
-        row.ttl_expires_at,
-        row.operation,
-        row.vault,
-        row.config_path,
-        row.request_id,
-        row.requester_uid,
-        row.requester_pid,
-        row.requester_exe,
-        row.client_name,
-        row.device_id,
-        row.detail,
-    ]);
+    fn text(h: &mut Sha256, s: &str) {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    fn num(h: &mut Sha256, n: Option<i64>) {
+        match n {
+            Some(n) => {
+                h.update([1]);
+                h.update(n.to_le_bytes());
+            }
+            None => h.update([0]),
+        }
+    }
     let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(canonical.to_string().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    text(&mut h, prev_hash);
+    num(&mut h, Some(row.id));
+    for s in [
+        &row.timestamp,
+        &row.secret_name,
+        &row.reason,
+        &row.action,
+        &row.scope,
+        &row.ttl_expires_at,
+        &row.operation,
+        &row.vault,
+        &row.config_path,
+        &row.request_id,
+    ] {
+        text(&mut h, s);
+    }
+    num(&mut h, row.requester_uid);
+    num(&mut h, row.requester_pid);
+    for s in [
+        &row.requester_exe,
+        &row.client_name,
+        &row.device_id,
+        &row.detail,
+    ] {
+        text(&mut h, s);
+    }
+    let digest = h.finalize();
+    let mut out = String::with_capacity(64);
+    for b in digest.iter() {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// The outcome of walking the chain.

@@ -131,6 +131,8 @@ pub fn start(
 struct Head {
     last_hash: String,
     count: i64,
+    /// The highest id in the table; the next row gets the one after.
+    last_id: i64,
 }
 
 impl Head {
@@ -143,14 +145,20 @@ impl Head {
                     Ok(Head {
                         last_hash: r.get(0)?,
                         count: r.get(1)?,
+                        last_id: 0,
                     })
                 },
             )
             .optional()?;
-        Ok(head.unwrap_or(Head {
+        let last_id: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit", [], |r| r.get(0))?;
+        let mut head = head.unwrap_or(Head {
             last_hash: String::new(),
             count: 0,
-        }))
+            last_id: 0,
+        });
+        head.last_id = last_id;
+        Ok(head)
     }
 }
 
@@ -165,6 +173,7 @@ fn write_batch(
     let mut next = Head {
         last_hash: head.last_hash.clone(),
         count: head.count,
+        last_id: head.last_id,
     };
     let mut wrote_audit = false;
     for cmd in batch.drain(..) {
@@ -258,9 +267,7 @@ fn insert_audit(
     e: &AuditEvent,
 ) -> rusqlite::Result<()> {
     // The id is assigned here (not by SQLite) so that it can be hashed.
-    let id: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM audit")?
-        .query_row([], |r| r.get(0))?;
+    let id = head.last_id + 1;
     let requester = e.requester.clone().unwrap_or_default();
     let has_requester = e.requester.is_some();
     let row = ChainedRow {
@@ -320,6 +327,7 @@ fn insert_audit(
     ])?;
     head.last_hash = hash;
     head.count += 1;
+    head.last_id = id;
     Ok(())
 }
 
