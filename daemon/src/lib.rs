@@ -13,6 +13,8 @@ pub mod config;
 pub mod decisions;
 pub mod devices;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod grants;
 pub mod hardening;
 pub mod providers;
@@ -264,4 +266,49 @@ async fn sweep(state: AppState) {
             state.store.send(StoreCmd::DeleteGrants(gone));
         }
     }
+}
+
+/// A complete daemon state in `dir` with no socket, listener or tunnel: the
+/// same parts `run` wires, for fuzzing and in-process tests. The returned
+/// handle is the store writer's thread.
+pub fn ephemeral_state(
+    dir: &Path,
+    config_text: &str,
+) -> anyhow::Result<(AppState, std::thread::JoinHandle<()>)> {
+    let config_path = dir.join("agent-vault.config.json");
+    std::fs::write(&config_path, config_text)?;
+    let config = config::load_config(&config_path, &|_| None)?;
+    let db = dir.join("agent-vault.db");
+    let webhooks_queued = Arc::new(Notify::new());
+    let (store, writer) = audit::writer::start(&db, webhooks_queued.clone())?;
+    let reader = Arc::new(Store::open(&db)?);
+    let devices = Devices::new(Vec::new(), store.clone());
+    let default_project = config.path.clone();
+    let mut projects = HashMap::new();
+    projects.insert(default_project.clone(), Arc::new(Project::new(config)));
+    let own = nix::unistd::geteuid().as_raw();
+    let state = AppState(Arc::new(Inner {
+        paths: DaemonPaths {
+            state_dir: dir.to_path_buf(),
+            socket: dir.join("agent-vault.sock"),
+            db,
+        },
+        started_ms: clock::now_ms(),
+        started: std::time::Instant::now(),
+        agent_uids: [own].into(),
+        admin_uids: [own].into(),
+        projects: RwLock::new(projects),
+        default_project,
+        sessions: Mutex::new(HashMap::new()),
+        grants: Mutex::new(Grants::default()),
+        broker: Broker::default(),
+        devices,
+        store,
+        reader,
+        approval_base: RwLock::new("http://127.0.0.1:1".into()),
+        tunnel: RwLock::new("none: ephemeral state".into()),
+        shutdown: CancellationToken::new(),
+        webhooks_queued,
+    }));
+    Ok((state, writer))
 }

@@ -181,6 +181,15 @@ pub enum WriteError {
     InvalidKey(String),
     #[error("the value for {0} contains a NUL byte, which an env file cannot hold")]
     NulInValue(String),
+    #[error(
+        "the file cannot take {0} safely (an unterminated quote in it would swallow the new line); fix the file first"
+    )]
+    Unsafe(String),
+}
+
+/// Every key's effective value (the last definition wins).
+pub fn effective(src: &str) -> std::collections::BTreeMap<String, String> {
+    parse(src).into_iter().map(|e| (e.key, e.value)).collect()
 }
 
 /// Sets `key` to `value` in `src`: replaces the last entry for `key` in
@@ -194,19 +203,31 @@ pub fn set(src: &str, key: &str, value: &str) -> Result<String, WriteError> {
     }
     let line = format!("{key}={}", quote(value));
     let entries = parse(src);
-    if let Some(e) = entries.iter().rev().find(|e| e.key == key) {
+    let out = if let Some(e) = entries.iter().rev().find(|e| e.key == key) {
         let mut out = String::with_capacity(src.len() + line.len());
         out.push_str(&src[..e.span.start]);
         out.push_str(&line);
         out.push_str(&src[e.span.end..]);
-        return Ok(out);
-    }
-    let mut out = src.to_string();
-    if !out.is_empty() && !out.ends_with('\n') {
+        out
+    } else {
+        let mut out = src.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&line);
         out.push('\n');
+        out
+    };
+    // Check the result before anyone writes it: the key reads back as the
+    // value, and every other key keeps its value. A file with a dangling
+    // quote could otherwise swallow the new line.
+    let mut before = effective(src);
+    let mut after = effective(&out);
+    let written = after.remove(key);
+    before.remove(key);
+    if written.as_deref() != Some(value) || before != after {
+        return Err(WriteError::Unsafe(key.to_string()));
     }
-    out.push_str(&line);
-    out.push('\n');
     Ok(out)
 }
 
@@ -282,6 +303,18 @@ ESC=\"say \\\"hi\\\" \\\\ done\"\nEMPTY=\nCRLF=v\r\nHASH=a#b\n";
             set("", "A", "a\0b"),
             Err(WriteError::NulInValue(_))
         ));
+    }
+
+    #[test]
+    fn a_dangling_quote_is_refused_not_corrupted() {
+        let src = "A=\"never closed\nB=1\n";
+        assert_eq!(
+            set(src, "KEY", "say \"hi\""),
+            Err(WriteError::Unsafe("KEY".into()))
+        );
+        // Plain values after it are fine: nothing else changes.
+        let out = set(src, "KEY", "plain").unwrap_or_default();
+        assert_eq!(get(&out, "KEY").as_deref(), Some("plain"));
     }
 
     #[test]
