@@ -218,14 +218,18 @@ pub fn set(src: &str, key: &str, value: &str) -> Result<String, WriteError> {
         out.push('\n');
         out
     };
-    // Check the result before anyone writes it: the key reads back as the
-    // value, and every other key keeps its value. A file with a dangling
-    // quote could otherwise swallow the new line.
-    let mut before = effective(src);
-    let mut after = effective(&out);
-    let written = after.remove(key);
-    before.remove(key);
-    if written.as_deref() != Some(value) || before != after {
+    // Check the result before anyone writes it: the file holds the same
+    // entries in the same order, except that the last one for `key` now has
+    // the new value (or was appended). A dangling quote elsewhere could
+    // otherwise swallow or split lines around the change.
+    let mut expected: Vec<(String, String)> =
+        entries.into_iter().map(|e| (e.key, e.value)).collect();
+    match expected.iter().rposition(|(k, _)| k == key) {
+        Some(i) => expected[i].1 = value.to_string(),
+        None => expected.push((key.to_string(), value.to_string())),
+    }
+    let actual: Vec<(String, String)> = parse(&out).into_iter().map(|e| (e.key, e.value)).collect();
+    if actual != expected {
         return Err(WriteError::Unsafe(key.to_string()));
     }
     Ok(out)
