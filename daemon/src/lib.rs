@@ -183,9 +183,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let rpc = tokio::spawn(rpc::serve(state.clone(), listener));
     let web_shutdown = state.shutdown.clone();
     let web = tokio::spawn(
-        axum::serve(http, web::router(state.clone()))
-            .with_graceful_shutdown(web_shutdown.cancelled_owned())
-            .into_future(),
+        axum::serve(
+            http,
+            web::router(state.clone())
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(web_shutdown.cancelled_owned())
+        .into_future(),
     );
     tokio::spawn(sweep(state.clone()));
     tokio::spawn(webhooks::run(state.clone()));

@@ -169,3 +169,28 @@ async fn a_second_device_pairs_only_with_approval_from_the_first() -> Result<()>
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_credentials_is_throttled() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let attacker = http();
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let r = attacker
+            .get(format!("{}/", daemon.base_url))
+            .header("cookie", format!("av_device=guess{i}.secret"))
+            .send()
+            .await?;
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..20], &[401; 20]);
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Once throttled, pairing links are not even looked at.
+    let url = home.cli_json(&["pair"])?["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(attacker.get(&url).send().await?.status(), 429);
+    Ok(())
+}

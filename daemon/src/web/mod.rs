@@ -8,13 +8,14 @@
 
 mod auth;
 mod pages;
+pub mod ratelimit;
 mod routes;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::state::AppState;
 
@@ -44,9 +45,44 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// Refuses throttled sources before any credential is checked, and counts
+/// every authentication failure.
+async fn throttle(
+    limiter: std::sync::Arc<ratelimit::FailureLimiter>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let source = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if limiter.blocked(source, crate::clock::now_ms()) {
+        tracing::warn!(?source, "approval UI: too many failed authentications");
+        let page = pages::message(
+            "Too many attempts",
+            "Too many failed attempts. Wait a minute and try again.",
+            "bad",
+        );
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            axum::response::Html(page.into_string()),
+        )
+            .into_response();
+    }
+    let res = next.run(req).await;
+    if matches!(res.status().as_u16(), 401 | 403 | 410) {
+        limiter.failed(source, crate::clock::now_ms());
+    }
+    res
+}
+
 pub fn router(state: AppState) -> Router {
+    let limiter = std::sync::Arc::new(ratelimit::FailureLimiter::default());
     routes::routes()
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            throttle(limiter.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn(security_headers))
 }
