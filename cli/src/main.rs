@@ -44,6 +44,29 @@ enum Command {
     },
     /// Print a one-time link (and QR code) that pairs a browser as an approver.
     Pair,
+    /// Paired approver devices, or `devices revoke ID` to unpair one.
+    Devices {
+        #[command(subcommand)]
+        action: Option<DevicesAction>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DevicesAction {
+    /// Unpair a device: its credential stops working at once.
+    Revoke { id: String },
+}
+
+fn user_list(uids: &[u32]) -> String {
+    uids.iter()
+        .map(
+            |u| match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(*u)) {
+                Ok(Some(user)) => format!("{} (uid {u})", user.name),
+                _ => format!("uid {u}"),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Subcommand, Debug)]
@@ -124,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         "ttl": v.ttl_minutes, "ttlScope": v.ttl_scope, "writable": v.writable})).collect::<Vec<_>>(),
                     "devices": s.devices.iter().map(|d| json!({"id": d.id, "label": d.label, "pairedAtMs": d.paired_at_ms, "lastSeenMs": d.last_seen_ms})).collect::<Vec<_>>(),
                     "pending": s.pending_count,
+                    "agentUids": s.agent_uids, "adminUids": s.admin_uids,
                     "grants": s.grants.iter().map(grant_json).collect::<Vec<_>>(),
                 }));
                 return Ok(());
@@ -157,6 +181,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if s.devices.is_empty() {
                 println!("  none: run `agent-vault pair` to pair your phone");
+            }
+            println!("agents:    {}", user_list(&s.agent_uids));
+            println!("admins:    {}", user_list(&s.admin_uids));
+            if s.agent_uids.iter().any(|u| s.admin_uids.contains(u)) {
+                println!(
+                    "           Agents and admins are the same user: an agent running as that user can \
+                     also pair devices and revoke windows, and can read what the daemon's files hold. \
+                     Approvals still need a paired device. To separate them, run the daemon as its \
+                     own user (SECURITY.md)."
+                );
             }
             println!("pending requests: {}", s.pending_count);
             println!("active windows: {}", s.grants.len());
@@ -289,6 +323,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if !v.ok {
                 std::process::exit(1);
+            }
+        }
+        Command::Devices { action: None } => {
+            let d = admin
+                .devices(pb::DevicesRequest {})
+                .await?
+                .into_inner()
+                .devices;
+            if cli.json {
+                out(json!(d.iter().map(|d| json!({"id": d.id, "label": d.label, "pairedAtMs": d.paired_at_ms, "lastSeenMs": d.last_seen_ms})).collect::<Vec<_>>()));
+                return Ok(());
+            }
+            if d.is_empty() {
+                println!("No device is paired: run `agent-vault pair`.");
+            }
+            for x in &d {
+                println!(
+                    "{}  {}  last seen {} ago",
+                    x.id,
+                    x.label,
+                    left(2 * now_ms() - x.last_seen_ms)
+                );
+            }
+        }
+        Command::Devices {
+            action: Some(DevicesAction::Revoke { id }),
+        } => {
+            admin
+                .revoke_device(pb::RevokeDeviceRequest { id: id.clone() })
+                .await?;
+            if cli.json {
+                out(json!({"revoked": id}));
+            } else {
+                println!("Device {id} unpaired.");
             }
         }
         Command::Pair => {

@@ -161,11 +161,39 @@ async fn a_second_device_pairs_only_with_approval_from_the_first() -> Result<()>
         "{rows:?}"
     );
     assert!(rows.iter().any(|(a, _)| a == "pair_approved"));
+    let status = home.cli_json(&["status"])?;
+    assert_eq!(status["devices"].as_array().map_or(0, Vec::len), 2);
+
+    // Unpairing takes effect at once and is audited.
+    let devices = home.cli_json(&["devices"])?;
+    let laptop_id = devices
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["label"] == json!("laptop <b>")))
+        .and_then(|x| x["id"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    home.cli_json(&["devices", "revoke", &laptop_id])?;
+    let r = laptop
+        .get(format!("{}/", daemon.base_url))
+        .header("cookie", &device)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
     assert_eq!(
-        home.cli_json(&["status"])?["devices"]
-            .as_array()
-            .map_or(0, Vec::len),
-        2
+        phone.page("/").await?.0,
+        200,
+        "the other device still works"
+    );
+    assert!(
+        audit_actions(&home)?
+            .iter()
+            .any(|(a, _)| a == "device_revoked")
+    );
+    assert!(
+        !home
+            .cli(&["devices", "revoke", "no-such-device"])?
+            .status
+            .success()
     );
     Ok(())
 }

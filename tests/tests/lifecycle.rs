@@ -22,7 +22,20 @@ async fn modes_single_instance_and_unsafe_directories() -> Result<()> {
     let out = home.command(&bin("agent-vaultd")).output()?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
-    assert!(home.cli_json(&["status"])?["pid"].as_u64() == Some(daemon.pid() as u64));
+    let status = home.cli_json(&["status"])?;
+    assert!(status["pid"].as_u64() == Some(daemon.pid() as u64));
+    let me = nix::unistd::geteuid().as_raw();
+    assert_eq!(
+        status["agentUids"],
+        json!([me]),
+        "agents default to the daemon's user"
+    );
+    assert_eq!(status["adminUids"], json!([me]));
+    let text = String::from_utf8_lossy(&home.cli(&["status"])?.stdout).to_string();
+    assert!(
+        text.contains("Agents and admins are the same user"),
+        "{text}"
+    );
 
     // A state directory open to others is refused, with the path and the fix.
     let open = Home::new()?;
@@ -90,6 +103,20 @@ async fn a_peer_with_another_uid_is_refused_and_audited() -> Result<()> {
     });
     assert!(refused.is_ok(), "the refusal is audited");
     assert!(std::fs::read_to_string(&log)?.contains("refused a peer whose uid is not allowed"));
+    // The daemon is not dumpable: its /proc files belong to root, not to
+    // the user it runs as, so that user's other processes (an agent) can
+    // neither read its memory nor attach a debugger.
+    let environ = std::fs::metadata(format!("/proc/{}/environ", daemon.child.id()))?;
+    assert_eq!(environ.uid(), 0, "non-dumpable");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", daemon.child.id()))?;
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap_or_default();
+    assert!(
+        core.split_whitespace().nth(4) == Some("0"),
+        "no core files: {core}"
+    );
     assert!(daemon.terminate()?.success());
     Ok(())
 }

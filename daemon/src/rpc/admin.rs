@@ -54,6 +54,26 @@ pub fn pending_infos(state: &AppState) -> Vec<pb::PendingInfo> {
         .collect()
 }
 
+fn sorted(uids: &std::collections::HashSet<u32>) -> Vec<u32> {
+    let mut v: Vec<u32> = uids.iter().copied().collect();
+    v.sort_unstable();
+    v
+}
+
+fn device_infos(state: &AppState) -> Vec<pb::DeviceInfo> {
+    state
+        .devices
+        .list()
+        .into_iter()
+        .map(|d| pb::DeviceInfo {
+            id: d.id,
+            label: d.label,
+            paired_at_ms: d.paired_at_ms,
+            last_seen_ms: d.last_seen_ms,
+        })
+        .collect()
+}
+
 fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
@@ -87,17 +107,7 @@ impl Admin for AdminService {
                 })
             })
             .collect();
-        let devices = s
-            .devices
-            .list()
-            .into_iter()
-            .map(|d| pb::DeviceInfo {
-                id: d.id,
-                label: d.label,
-                paired_at_ms: d.paired_at_ms,
-                last_seen_ms: d.last_seen_ms,
-            })
-            .collect();
+        let devices = device_infos(s);
         let grants = s.grants().active(now).iter().map(grant_info).collect();
         Ok(Response::new(pb::StatusReply {
             version: agent_vault_proto::VERSION.into(),
@@ -112,6 +122,8 @@ impl Admin for AdminService {
             grants,
             state_dir: s.paths.state_dir.display().to_string(),
             socket_path: s.paths.socket.display().to_string(),
+            agent_uids: sorted(&s.agent_uids),
+            admin_uids: sorted(&s.admin_uids),
         }))
     }
 
@@ -222,6 +234,37 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn devices(
+        &self,
+        _req: Request<pb::DevicesRequest>,
+    ) -> Result<Response<pb::DevicesReply>, Status> {
+        Ok(Response::new(pb::DevicesReply {
+            devices: device_infos(&self.0),
+        }))
+    }
+
+    async fn revoke_device(
+        &self,
+        req: Request<pb::RevokeDeviceRequest>,
+    ) -> Result<Response<pb::RevokeDeviceReply>, Status> {
+        let id = req.into_inner().id;
+        if !self.0.devices.revoke(&id) {
+            return Err(Status::not_found(format!(
+                "no paired device with id {:?}; `agent-vault devices` lists them",
+                id.chars().take(40).collect::<String>()
+            )));
+        }
+        tracing::info!(device = %id, "device revoked");
+        events::record_plain(
+            &self.0,
+            "device_revoked",
+            &id,
+            "revoked with agent-vault devices revoke",
+            None,
+        );
+        Ok(Response::new(pb::RevokeDeviceReply { revoked: true }))
+    }
+
     async fn pair(
         &self,
         _req: Request<pb::PairRequest>,
@@ -254,6 +297,5 @@ pub fn revoke(state: &AppState, target: &RevokeTarget, device_id: &str) -> usize
             });
         }
     }
-    let _ = events::record_plain;
     gone.len()
 }
