@@ -102,7 +102,7 @@ impl WebTarget {
             crate::clock::now_ms(),
         )
         .await?;
-        let router = crate::web::router(state.clone());
+        let router = crate::web::router_unthrottled(state.clone());
         Ok(Self {
             state,
             router,

@@ -76,6 +76,15 @@ async fn throttle(
     res
 }
 
+/// The handlers and security headers without the throttle, so that a
+/// fuzzer keeps reaching the handlers after many failures.
+pub fn router_unthrottled(state: AppState) -> Router {
+    routes::routes()
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
 pub fn router(state: AppState) -> Router {
     let limiter = std::sync::Arc::new(ratelimit::FailureLimiter::default());
     routes::routes()
