@@ -128,7 +128,8 @@ fn pending_json(p: &pb::PendingInfo) -> serde_json::Value {
     json!({"id": p.id, "vault": p.vault, "config": p.config_path, "operation": op(p.operation),
            "names": p.names, "reason": p.reason, "previews": p.previews, "url": p.approval_url,
            "expiresAtMs": p.expires_at_ms,
-           "requester": {"uid": r.uid, "pid": r.pid, "exe": r.exe, "mcpClient": r.mcp_client, "session": r.session_id}})
+           "requester": {"uid": r.uid, "user": r.user, "pid": r.pid, "exe": r.exe, "cmdline": r.cmdline, "cwd": r.cwd,
+                         "agent": r.agent, "mcpClient": r.mcp_client, "session": r.session_id}})
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

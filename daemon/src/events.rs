@@ -87,8 +87,12 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             "configPath": &*d.vault.config,
             "requester": {
                 "uid": d.requester.uid,
+                "user": d.requester.user,
                 "pid": d.requester.pid,
                 "exe": d.requester.exe,
+                "cmdline": d.requester.cmdline,
+                "cwd": d.requester.cwd,
+                "agent": d.requester.agent,
                 "mcpClient": d.requester.mcp_client,
             },
             "device": (!d.device_id.is_empty()).then_some(d.device_id),

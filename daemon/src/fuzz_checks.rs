@@ -86,8 +86,8 @@ impl WebTarget {
         let requester = crate::session::Requester {
             uid: 0,
             pid: std::process::id(),
-            exe: String::new(),
             mcp_client: "fuzz".into(),
+            ..Default::default()
         };
         let session = crate::access::open_session(&state, requester, "", Default::default())?;
         let reply = crate::access::access(

@@ -14,9 +14,107 @@ pub struct Requester {
     pub exe: String,
     /// MCP clientInfo "name version".
     pub mcp_client: String,
+    /// The uid's user name.
+    pub user: String,
+    /// The process's command line (control characters removed, shortened).
+    pub cmdline: String,
+    /// Its working directory.
+    pub cwd: String,
+    /// The agent that launched it: the nearest known agent among its
+    /// ancestors (claude, cursor, codex, …), else its parent, as
+    /// "name (pid N)".
+    pub agent: String,
+}
+
+/// Names of agents recognized among a requester's ancestors.
+const KNOWN_AGENTS: [&str; 11] = [
+    "claude", "cursor", "codex", "windsurf", "code", "zed", "cline", "aider", "goose", "gemini",
+    "copilot",
+];
+
+fn clean(s: &str, max: usize) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+#[cfg(target_os = "linux")]
+fn proc_parent(pid: u32) -> Option<(u32, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_string();
+    let ppid = stat
+        .get(close + 2..)?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ppid, comm))
 }
 
 impl Requester {
+    /// Everything the operating system says about a peer, read at once
+    /// (pids are reused, so this happens when the session opens).
+    pub fn from_peer(uid: u32, pid: u32, mcp_client: String) -> Self {
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map_or_else(|| format!("uid {uid}"), |u| u.name);
+        let mut r = Requester {
+            uid,
+            pid,
+            exe: exe_of(pid),
+            mcp_client,
+            user,
+            ..Default::default()
+        };
+        #[cfg(target_os = "linux")]
+        {
+            r.cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| clean(&String::from_utf8_lossy(&b).replace('\0', " "), 300))
+                .unwrap_or_default();
+            r.cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .map(|p| clean(&p.display().to_string(), 300))
+                .unwrap_or_default();
+            let mut parent = None;
+            let mut current = pid;
+            for _ in 0..12 {
+                let Some((ppid, _)) = proc_parent(current) else {
+                    break;
+                };
+                if ppid <= 1 {
+                    break;
+                }
+                let Some((_, comm)) = proc_parent(ppid) else {
+                    break;
+                };
+                let exe = exe_of(ppid);
+                let name = std::path::Path::new(&exe)
+                    .file_name()
+                    .map_or(comm.clone(), |n| n.to_string_lossy().into_owned());
+                let label = format!("{} (pid {ppid})", clean(&name, 60));
+                if parent.is_none() {
+                    parent = Some(label.clone());
+                }
+                let lower = format!("{} {}", name, comm).to_lowercase();
+                if KNOWN_AGENTS.iter().any(|a| lower.contains(a)) {
+                    r.agent = label;
+                    break;
+                }
+                current = ppid;
+            }
+            if r.agent.is_empty() {
+                r.agent = parent.unwrap_or_default();
+            }
+        }
+        r
+    }
+
     /// A one-line description for logs, pages and the audit table.
     pub fn describe(&self) -> String {
         let exe = if self.exe.is_empty() { "?" } else { &self.exe };

@@ -70,6 +70,36 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
             .unwrap_or("")
             .ends_with("agent-vault-mcp")
     );
+    // Who asks: read from the socket's peer credentials and /proc.
+    let who = &pending["requester"];
+    let me = std::env::current_exe()?;
+    let me = me
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    assert_eq!(
+        who["cwd"],
+        json!(home.project.display().to_string()),
+        "{who}"
+    );
+    assert!(
+        who["cmdline"]
+            .as_str()
+            .unwrap_or("")
+            .contains("agent-vault-mcp"),
+        "{who}"
+    );
+    assert!(
+        who["agent"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("{me} (pid {})", std::process::id())),
+        "the parent that spawned the shim: {who}"
+    );
+    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())?
+        .map(|u| u.name)
+        .unwrap_or_default();
+    assert_eq!(who["user"], json!(user));
     let id = pending["id"].as_str().unwrap_or_default().to_string();
 
     // The card shows the request, escapes the agent's words, and is locked down.
@@ -92,6 +122,10 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
     assert!(!html.contains("<script>"));
     assert!(html.contains("The agent's own words"));
     assert!(html.contains(">READ<") && html.contains("e2e-agent 1.2.3"));
+    assert!(
+        html.contains(&home.project.display().to_string()),
+        "the requester's directory"
+    );
     assert!(html.contains(">Approve</button>") && html.contains(">Deny</button>"));
 
     let (status, page) = approver.decide(&id, "approve", None).await?;
@@ -178,6 +212,12 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
         rows.contains(&("approved".into(), "API_KEY".into())),
         "{rows:?}"
     );
+    let (agent_col, cwd_col): (String, String) = rusqlite::Connection::open(home.db())?.query_row(
+        "SELECT requester_agent, requester_cwd FROM audit WHERE action = 'approved'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    assert!(agent_col.starts_with(&me) && cwd_col == home.project.display().to_string());
     let db = std::fs::read(home.db()).unwrap_or_default();
     let wal = std::fs::read(home.state.join("agent-vault.db-wal")).unwrap_or_default();
     for bytes in [db, wal] {

@@ -36,6 +36,10 @@ CREATE TABLE IF NOT EXISTS audit (
   requester_uid INTEGER,
   requester_pid INTEGER,
   requester_exe TEXT NOT NULL DEFAULT '',
+  requester_user TEXT NOT NULL DEFAULT '',
+  requester_agent TEXT NOT NULL DEFAULT '',
+  requester_cwd TEXT NOT NULL DEFAULT '',
+  requester_cmdline TEXT NOT NULL DEFAULT '',
   client_name TEXT NOT NULL DEFAULT '',
   device_id TEXT NOT NULL DEFAULT '',
   detail TEXT NOT NULL DEFAULT '',
@@ -90,6 +94,25 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
+    // Columns added after the first release of the table.
+    for column in [
+        "requester_user",
+        "requester_agent",
+        "requester_cwd",
+        "requester_cmdline",
+    ] {
+        let exists = conn
+            .prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1")
+            .and_then(|mut s| s.exists([column]))
+            .map_err(err)?;
+        if !exists {
+            conn.execute(
+                &format!("ALTER TABLE audit ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"),
+                [],
+            )
+            .map_err(err)?;
+        }
+    }
     Ok(conn)
 }
 
@@ -126,7 +149,8 @@ pub struct Store {
 
 const ROW_COLUMNS: &str = "id, timestamp, secret_name, reason, action, scope, \
     COALESCE(ttl_expires_at, ''), operation, vault, config_path, request_id, requester_uid, \
-    requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash";
+    requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash, \
+    requester_user, requester_agent, requester_cwd, requester_cmdline";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChainedRow, String, String)> {
     Ok((
@@ -145,6 +169,10 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChainedRow, String, Stri
             requester_uid: r.get(11)?,
             requester_pid: r.get(12)?,
             requester_exe: r.get(13)?,
+            requester_user: r.get(19)?,
+            requester_agent: r.get(20)?,
+            requester_cwd: r.get(21)?,
+            requester_cmdline: r.get(22)?,
             client_name: r.get(14)?,
             device_id: r.get(15)?,
             detail: r.get(16)?,

@@ -293,6 +293,10 @@ fn insert_audit(
         requester_uid: has_requester.then_some(requester.uid as i64),
         requester_pid: has_requester.then_some(requester.pid as i64),
         requester_exe: requester.exe.clone(),
+        requester_user: requester.user.clone(),
+        requester_agent: requester.agent.clone(),
+        requester_cwd: requester.cwd.clone(),
+        requester_cmdline: requester.cmdline.clone(),
         client_name: requester.mcp_client.clone(),
         device_id: e.device_id.clone(),
         detail: e.detail.clone(),
@@ -301,8 +305,9 @@ fn insert_audit(
     let ttl: Option<&str> = (!row.ttl_expires_at.is_empty()).then_some(row.ttl_expires_at.as_str());
     tx.prepare_cached(
         "INSERT INTO audit (id, timestamp, secret_name, reason, action, scope, ttl_expires_at, operation, vault, \
-         config_path, request_id, requester_uid, requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         config_path, request_id, requester_uid, requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash, \
+         requester_user, requester_agent, requester_cwd, requester_cmdline) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         row.id,
@@ -324,6 +329,10 @@ fn insert_audit(
         row.detail,
         head.last_hash,
         hash,
+        row.requester_user,
+        row.requester_agent,
+        row.requester_cwd,
+        row.requester_cmdline,
     ])?;
     head.last_hash = hash;
     head.count += 1;

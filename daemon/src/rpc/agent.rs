@@ -9,7 +9,7 @@ use super::peer::{Peer, peer_of};
 use super::status_of;
 use crate::access::{self, AccessError};
 use crate::clock;
-use crate::session::{Requester, Session, exe_of};
+use crate::session::{Requester, Session};
 use crate::state::AppState;
 
 pub struct AgentService(pub AppState);
@@ -59,12 +59,7 @@ impl Agent for AgentService {
             .filter(|c| !c.is_control())
             .take(200)
             .collect();
-        let requester = Requester {
-            uid: peer.uid,
-            pid: peer.pid,
-            exe: exe_of(peer.pid),
-            mcp_client: client,
-        };
+        let requester = Requester::from_peer(peer.uid, peer.pid, client);
         let session =
             access::open_session(&self.0, requester, &r.config_path, r.env).map_err(status_of)?;
         tracing::info!(session = %session.id, pid = peer.pid, uid = peer.uid, project = %session.project.display(), "session opened");

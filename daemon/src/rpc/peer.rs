@@ -56,12 +56,7 @@ pub fn authorize(state: &AppState, req: Request<()>, role: Role) -> Result<Reque
         "refused",
         "",
         &format!("{role:?} RPC refused for uid {}", peer.uid),
-        Some(Requester {
-            uid: peer.uid,
-            pid: peer.pid,
-            exe: crate::session::exe_of(peer.pid),
-            mcp_client: String::new(),
-        }),
+        Some(Requester::from_peer(peer.uid, peer.pid, String::new())),
     );
     Err(Status::permission_denied(format!(
         "uid {} may not use agent-vaultd's {} interface",

@@ -113,7 +113,10 @@ pub fn approval(req: &PendingApproval, csrf: &str, now_ms: i64) -> Markup {
                 }
             }
             div.reason { small { "The agent's own words:" } (req.reason) }
-            div.row { span.k { "Requester" } span.v { (requester.describe()) } }
+            div.row { span.k { "Client" } span.v { (if requester.mcp_client.is_empty() { "unknown" } else { &requester.mcp_client }) } }
+            div.row { span.k { "Agent" } span.v { (requester.agent) } }
+            div.row { span.k { "Process" } span.v { (requester.exe) " (pid " (requester.pid) ", user " (requester.user) ")" } }
+            div.row { span.k { "Directory" } span.v.muted { (requester.cwd) } }
             div.row { span.k { "Asked" } span.v { (clock::iso(req.created_ms)) } }
             @match &state {
                 State::Pending => {
