@@ -48,6 +48,8 @@ pub enum AccessError {
     UnknownRequest(String),
     #[error("the write was approved but failed: {0}")]
     WriteFailed(String),
+    #[error("{0}")]
+    TooMany(String),
 }
 
 /// Opens a session for a connected shim.
@@ -309,24 +311,27 @@ pub async fn access(
         .map(|f| f.display().to_string())
         .unwrap_or_default();
     let approval = project.config.approval;
-    let (pending, _joined) = state.broker.open(
-        NewRequest {
-            vault: vault_id,
-            operation,
-            names: needs,
-            all_names: names,
-            writes,
-            previews,
-            location,
-            reason: req.reason,
-            session: session.clone(),
-            ttl_minutes: vault_cfg.ttl_minutes,
-            scope: vault_cfg.ttl_scope,
-            expire_ms: clock::minutes_ms(approval.expire_minutes),
-        },
-        random_token(12),
-        now_ms,
-    );
+    let (pending, _joined) = state
+        .broker
+        .open(
+            NewRequest {
+                vault: vault_id,
+                operation,
+                names: needs,
+                all_names: names,
+                writes,
+                previews,
+                location,
+                reason: req.reason,
+                session: session.clone(),
+                ttl_minutes: vault_cfg.ttl_minutes,
+                scope: vault_cfg.ttl_scope,
+                expire_ms: clock::minutes_ms(approval.expire_minutes),
+            },
+            random_token(12),
+            now_ms,
+        )
+        .map_err(|e| AccessError::TooMany(e.to_string()))?;
     if !_joined {
         tracing::info!(request = %pending.id, vault = %pending.vault.name, names = ?pending.names, op = operation.as_str(), "approval requested");
     }

@@ -196,6 +196,15 @@ impl NewRequest {
     }
 }
 
+/// How many requests one session may have waiting at once.
+pub const MAX_PENDING_PER_SESSION: usize = 16;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error(
+    "this session already has {MAX_PENDING_PER_SESSION} requests waiting for approval; wait for the user to answer them"
+)]
+pub struct TooManyPending;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecideError {
     #[error("no such request (it may have expired)")]
@@ -226,13 +235,27 @@ impl Broker {
 
     /// Joins an identical unreported request from the same session, or
     /// creates one. Returns the request and whether it was joined.
-    pub fn open(&self, new: NewRequest, id: String, now_ms: i64) -> (Arc<PendingApproval>, bool) {
+    pub fn open(
+        &self,
+        new: NewRequest,
+        id: String,
+        now_ms: i64,
+    ) -> Result<(Arc<PendingApproval>, bool), TooManyPending> {
         let key = new.join_key();
         let mut maps = self.maps();
         if let Some(existing) = maps.by_join.get(&key).and_then(|id| maps.by_id.get(id))
             && !existing.reported.load(Ordering::Acquire)
         {
-            return (existing.clone(), true);
+            return Ok((existing.clone(), true));
+        }
+        // An agent cannot bury the approver under requests.
+        let waiting = maps
+            .by_id
+            .values()
+            .filter(|r| r.session.id == new.session.id && r.state() == State::Pending)
+            .count();
+        if waiting >= MAX_PENDING_PER_SESSION {
+            return Err(TooManyPending);
         }
         let (tx, _) = watch::channel(State::Pending);
         let req = Arc::new(PendingApproval {
@@ -256,7 +279,7 @@ impl Broker {
         });
         maps.by_join.insert(key, id.clone());
         maps.by_id.insert(id, req.clone());
-        (req, false)
+        Ok((req, false))
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<PendingApproval>> {
@@ -404,25 +427,50 @@ mod tests {
         }
     }
 
+    fn opened(b: &Broker, new: NewRequest, id: &str, now: i64) -> (Arc<PendingApproval>, bool) {
+        b.open(new, id.into(), now)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn one_session_cannot_flood_the_approver() {
+        let b = Broker::default();
+        for i in 0..MAX_PENDING_PER_SESSION {
+            opened(
+                &b,
+                new_read("s1", &["A"], &format!("r{i}")),
+                &format!("id{i}"),
+                0,
+            );
+        }
+        assert!(
+            b.open(new_read("s1", &["A"], "one more"), "x".into(), 0)
+                .is_err()
+        );
+        // Joining an existing request and other sessions are unaffected.
+        assert!(b.open(new_read("s1", &["A"], "r0"), "y".into(), 0).is_ok());
+        assert!(b.open(new_read("s2", &["A"], "r0"), "z".into(), 0).is_ok());
+    }
+
     #[test]
     fn identical_requests_join_until_reported() {
         let b = Broker::default();
-        let (r1, j1) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
-        let (r2, j2) = b.open(new_read("s1", &["A"], "why"), "r2".into(), 1);
+        let (r1, j1) = opened(&b, new_read("s1", &["A"], "why"), "r1", 0);
+        let (r2, j2) = opened(&b, new_read("s1", &["A"], "why"), "r2", 1);
         assert!(!j1 && j2 && r1.id == r2.id);
-        let (r3, j3) = b.open(new_read("s2", &["A"], "why"), "r3".into(), 1);
+        let (r3, j3) = opened(&b, new_read("s2", &["A"], "why"), "r3", 1);
         assert!(!j3 && r3.id == "r3", "another session never joins");
-        let (_, j4) = b.open(new_read("s1", &["A"], "other reason"), "r4".into(), 1);
+        let (_, j4) = opened(&b, new_read("s1", &["A"], "other reason"), "r4", 1);
         assert!(!j4);
         b.reported(&r1);
-        let (r5, j5) = b.open(new_read("s1", &["A"], "why"), "r5".into(), 2);
+        let (r5, j5) = opened(&b, new_read("s1", &["A"], "why"), "r5", 2);
         assert!(!j5 && r5.id == "r5");
     }
 
     #[test]
     fn decided_exactly_once() {
         let b = Broker::default();
-        let (r, _) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
+        let (r, _) = opened(&b, new_read("s1", &["A"], "why"), "r1", 0);
         assert!(b.decide("r1", true, "d1", 0.0, 10).is_ok());
         assert_eq!(
             b.decide("r1", false, "d2", 0.0, 11).err(),
@@ -439,7 +487,7 @@ mod tests {
     #[test]
     fn expiry_is_final_and_time_is_a_parameter() {
         let b = Broker::default();
-        let (r, _) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
+        let (r, _) = opened(&b, new_read("s1", &["A"], "why"), "r1", 0);
         assert!(b.expire_due(999).is_empty());
         assert_eq!(b.expire_due(1_000).len(), 1);
         assert_eq!(r.state(), State::Expired);
@@ -452,7 +500,7 @@ mod tests {
     #[test]
     fn cancel_wakes_waiters() {
         let b = Broker::default();
-        let (r, _) = b.open(new_read("s1", &["A"], "why"), "r1".into(), 0);
+        let (r, _) = opened(&b, new_read("s1", &["A"], "why"), "r1", 0);
         let rx = r.subscribe();
         assert_eq!(b.cancel_session("s2", "gone").len(), 0);
         assert_eq!(b.cancel_all("shutdown").len(), 1);

@@ -56,6 +56,7 @@ pub fn status_of(e: AccessError) -> Status {
         AccessError::NotWritable(_) => Status::failed_precondition(msg),
         AccessError::Invalid(_) | AccessError::Config(_) => Status::invalid_argument(msg),
         AccessError::WriteFailed(_) => Status::internal(msg),
+        AccessError::TooMany(_) => Status::resource_exhausted(msg),
         AccessError::Provider(p) => match p {
             ProviderError::UnknownSecret { .. } => Status::not_found(msg),
             ProviderError::InvalidName(_) | ProviderError::Invalid(_) => {
