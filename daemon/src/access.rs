@@ -325,6 +325,7 @@ pub async fn access(
                 reason: req.reason,
                 session: session.clone(),
                 ttl_minutes: vault_cfg.ttl_minutes,
+                approvers_needed: vault_cfg.approvers,
                 scope: vault_cfg.ttl_scope,
                 expire_ms: clock::minutes_ms(approval.expire_minutes),
             },

@@ -91,7 +91,10 @@ pub struct PendingApproval {
     pub expires_ms: i64,
     pub ttl_minutes: f64,
     pub scope: TtlScope,
-    /// Random; approve/deny forms must echo a CSRF token derived from it.
+    /// Distinct devices that must approve (quorum).
+    pub approvers_needed: u32,
+    /// Devices that approved so far, while fewer than needed.
+    approvals: Mutex<Vec<String>>,
     state: watch::Sender<State>,
     /// Set once the requester has been told a final outcome; the request
     /// then stops being joinable.
@@ -114,6 +117,14 @@ impl std::fmt::Debug for PendingApproval {
 impl PendingApproval {
     pub fn state(&self) -> State {
         self.state.borrow().clone()
+    }
+
+    /// Devices that have approved so far (quorum requests).
+    pub fn approved_by(&self) -> Vec<String> {
+        self.approvals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<State> {
@@ -165,6 +176,7 @@ pub struct NewRequest {
     pub ttl_minutes: f64,
     pub scope: TtlScope,
     pub expire_ms: i64,
+    pub approvers_needed: u32,
 }
 
 impl NewRequest {
@@ -211,6 +223,20 @@ pub enum DecideError {
     NotFound,
     #[error("this request was already decided")]
     AlreadyDecided,
+    #[error("this device already approved; another paired device must approve too")]
+    SameDevice,
+}
+
+/// The result of one approver's decision.
+#[derive(Debug)]
+pub enum Decided {
+    /// Approved or denied for good.
+    Final(Arc<PendingApproval>),
+    /// Approved by `have` of the devices a quorum needs; still pending.
+    Partial {
+        have: u32,
+        req: Arc<PendingApproval>,
+    },
 }
 
 #[derive(Default)]
@@ -273,6 +299,8 @@ impl Broker {
             expires_ms: now_ms + new.expire_ms,
             ttl_minutes: new.ttl_minutes,
             scope: new.scope,
+            approvers_needed: new.approvers_needed.max(1),
+            approvals: Mutex::new(Vec::new()),
             state: tx,
             reported: AtomicBool::new(false),
             join_key: key.clone(),
@@ -304,24 +332,48 @@ impl Broker {
         device: &str,
         window_minutes: f64,
         now_ms: i64,
-    ) -> Result<Arc<PendingApproval>, DecideError> {
+    ) -> Result<Decided, DecideError> {
         let req = self.get(id).ok_or(DecideError::NotFound)?;
         if now_ms >= req.expires_ms {
             self.expire_due(now_ms);
             return Err(DecideError::AlreadyDecided);
         }
-        let to = if approve {
-            State::Approved {
+        if !approve {
+            let to = State::Denied {
                 device: device.to_string(),
-                window_minutes,
+            };
+            return if req.transition(|s| *s == State::Pending, to) {
+                Ok(Decided::Final(req))
+            } else {
+                Err(DecideError::AlreadyDecided)
+            };
+        }
+        // Quorum: collect distinct devices; the last one needed decides.
+        let devices = {
+            let mut approvals = req.approvals.lock().unwrap_or_else(|e| e.into_inner());
+            if req.state() != State::Pending {
+                return Err(DecideError::AlreadyDecided);
             }
-        } else {
-            State::Denied {
-                device: device.to_string(),
+            if approvals.iter().any(|d| d == device) {
+                return Err(DecideError::SameDevice);
+            }
+            approvals.push(device.to_string());
+            if (approvals.len() as u32) < req.approvers_needed {
+                Err(approvals.len() as u32)
+            } else {
+                Ok(approvals.join(","))
             }
         };
+        let devices = match devices {
+            Ok(d) => d,
+            Err(have) => return Ok(Decided::Partial { have, req }),
+        };
+        let to = State::Approved {
+            device: devices,
+            window_minutes,
+        };
         if req.transition(|s| *s == State::Pending, to) {
-            Ok(req)
+            Ok(Decided::Final(req))
         } else {
             Err(DecideError::AlreadyDecided)
         }
@@ -424,6 +476,7 @@ mod tests {
             ttl_minutes: 0.0,
             scope: TtlScope::Secret,
             expire_ms: 1_000,
+            approvers_needed: 1,
         }
     }
 
@@ -471,7 +524,10 @@ mod tests {
     fn decided_exactly_once() {
         let b = Broker::default();
         let (r, _) = opened(&b, new_read("s1", &["A"], "why"), "r1", 0);
-        assert!(b.decide("r1", true, "d1", 0.0, 10).is_ok());
+        assert!(matches!(
+            b.decide("r1", true, "d1", 0.0, 10),
+            Ok(Decided::Final(_))
+        ));
         assert_eq!(
             b.decide("r1", false, "d2", 0.0, 11).err(),
             Some(DecideError::AlreadyDecided)
@@ -482,6 +538,29 @@ mod tests {
         );
         assert!(r.mark_delivered());
         assert!(!r.mark_delivered(), "single use");
+    }
+
+    #[test]
+    fn a_quorum_needs_distinct_devices() {
+        let b = Broker::default();
+        let mut two = new_read("s1", &["A"], "why");
+        two.approvers_needed = 2;
+        let (r, _) = opened(&b, two, "q", 0);
+        assert!(matches!(
+            b.decide("q", true, "d1", 0.0, 1),
+            Ok(Decided::Partial { have: 1, .. })
+        ));
+        assert_eq!(r.state(), State::Pending, "one device is not enough");
+        assert_eq!(
+            b.decide("q", true, "d1", 0.0, 2).err(),
+            Some(DecideError::SameDevice)
+        );
+        assert!(matches!(
+            b.decide("q", true, "d2", 0.0, 3),
+            Ok(Decided::Final(_))
+        ));
+        assert!(matches!(r.state(), State::Approved { .. }));
+        assert_eq!(r.approved_by(), ["d1", "d2"]);
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! The approver's side: approve or deny a pending request (once), open the
 //! approval window, apply an approved write, record it all.
 
-use std::sync::Arc;
-
-use crate::broker::{DecideError, Operation, PendingApproval};
+use crate::broker::{DecideError, Decided, Operation, PendingApproval};
 use crate::clock;
 use crate::config::TtlScope;
 use crate::devices::random_token;
@@ -25,7 +23,8 @@ pub fn window_choices(configured: f64) -> Vec<f64> {
     v
 }
 
-/// Approves (with a window no longer than configured) or denies.
+/// Approves (with a window no longer than configured) or denies. With a
+/// quorum, an approval before the last one needed returns `Partial`.
 pub async fn decide(
     state: &AppState,
     id: &str,
@@ -33,16 +32,38 @@ pub async fn decide(
     device_id: &str,
     requested_window: f64,
     now_ms: i64,
-) -> Result<Arc<PendingApproval>, DecideError> {
+) -> Result<Decided, DecideError> {
     let configured = state.broker.get(id).map_or(0.0, |r| r.ttl_minutes);
     let window = if requested_window.is_finite() {
         requested_window.clamp(0.0, configured)
     } else {
         0.0
     };
-    let req = state
+    let req = match state
         .broker
-        .decide(id, approve, device_id, window, now_ms)?;
+        .decide(id, approve, device_id, window, now_ms)?
+    {
+        Decided::Final(req) => req,
+        Decided::Partial { have, req } => {
+            tracing::info!(request = %req.id, device = device_id, have, need = req.approvers_needed, "approved by one device of a quorum");
+            let detail = format!("{have} of {} approvals", req.approvers_needed);
+            events::record(
+                state,
+                &Decision {
+                    device_id,
+                    detail: &detail,
+                    ..Decision::for_request(&req, "partial_approval", now_ms)
+                },
+            );
+            return Ok(Decided::Partial { have, req });
+        }
+    };
+    // With a quorum, the rows name every approving device.
+    let approvers = match req.state() {
+        crate::broker::State::Approved { device, .. } => device,
+        _ => device_id.to_string(),
+    };
+    let device_id = approvers.as_str();
     if !approve {
         tracing::info!(request = %req.id, device = device_id, "denied");
         events::record(
@@ -52,7 +73,7 @@ pub async fn decide(
                 ..Decision::for_request(&req, "denied", now_ms)
             },
         );
-        return Ok(req);
+        return Ok(Decided::Final(req));
     }
     tracing::info!(request = %req.id, device = device_id, window, "approved");
     match req.operation {
@@ -93,7 +114,7 @@ pub async fn decide(
             req.finish_write(result);
         }
     }
-    Ok(req)
+    Ok(Decided::Final(req))
 }
 
 fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {

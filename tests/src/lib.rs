@@ -444,3 +444,41 @@ pub fn audit_actions(home: &Home) -> Result<Vec<(String, String)>> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
+
+impl Approver {
+    /// Pairs another browser, approved on the dashboard of `first`.
+    pub async fn pair_another(home: &Home, first: &Approver, label: &str) -> Result<Approver> {
+        let url = home.cli_json(&["pair"])?["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let http = http();
+        let claimed = http.post(&url).form(&[("label", label)]).send().await?;
+        let claim = set_cookie(&claimed, "av_claim").ok_or_else(|| anyhow!("no claim cookie"))?;
+        let (_, dash) = first.page("/").await?;
+        let at = dash
+            .find("action=\"/pairings/")
+            .ok_or_else(|| anyhow!("no pairing request on the dashboard"))?
+            + "action=\"".len();
+        let action = dash[at..].split('"').next().unwrap_or_default().to_string();
+        let csrf = form_value(&dash, "csrf").unwrap_or_default();
+        first
+            .http
+            .post(format!("{}{action}", first.base))
+            .header("cookie", &first.cookie)
+            .form(&[("decision", "approve"), ("csrf", csrf.as_str())])
+            .send()
+            .await?;
+        let done = http
+            .get(format!("{}/pair-wait", first.base))
+            .header("cookie", &claim)
+            .send()
+            .await?;
+        let cookie = set_cookie(&done, "av_device").ok_or_else(|| anyhow!("not paired"))?;
+        Ok(Approver {
+            http,
+            base: first.base.clone(),
+            cookie,
+        })
+    }
+}

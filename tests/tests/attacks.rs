@@ -222,3 +222,74 @@ async fn guessing_credentials_is_throttled() -> Result<()> {
     assert_eq!(attacker.get(&url).send().await?.status(), 429);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quorum_of_two_is_not_satisfied_by_one_device() -> Result<()> {
+    let home = Home::with_config(&TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"two\": { \"type\": \"env\", \"file\": \".env.secrets\", \"approval\": { \"approvers\": 2 } },\n    \"rw\":",
+    ))?;
+    let daemon = home.start_daemon()?;
+    let phone = Approver::pair(&home, &daemon.base_url).await?;
+    let laptop = Approver::pair_another(&home, &phone, "laptop").await?;
+    let agent = Agent::start(&home).await?;
+    let call = tokio::spawn(async move {
+        agent
+            .call(
+                "get_secret",
+                json!({"vault": "two", "name": "API_KEY", "reason": "two keys"}),
+            )
+            .await
+            .map(|r| (r, agent))
+    });
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, page) = phone.decide(&id, "approve", None).await?;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("1 of 2 devices") && page.contains("Another paired device must approve"),
+        "{page}"
+    );
+    assert_eq!(
+        one_pending(&home).await?["id"],
+        json!(id),
+        "still pending after one device"
+    );
+    assert!(!call.is_finished());
+    // The same device cannot count twice.
+    let (_, html) = phone.page(&format!("/approve/{id}")).await?;
+    let csrf = form_value(&html, "csrf").unwrap_or_default();
+    let again = phone
+        .http
+        .post(format!("{}/approve/{id}", daemon.base_url))
+        .header("cookie", &phone.cookie)
+        .form(&[("csrf", csrf.as_str()), ("decision", "approve")])
+        .send()
+        .await?;
+    assert_eq!(again.status(), 409);
+    assert!(!call.is_finished());
+
+    let (status, _) = laptop.decide(&id, "approve", None).await?;
+    assert_eq!(status, 200);
+    let (r, agent) = call.await??;
+    assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
+    let rows = audit_actions(&home)?;
+    assert!(
+        rows.contains(&("partial_approval".into(), "API_KEY".into())),
+        "{rows:?}"
+    );
+    let devices: String = rusqlite::Connection::open(home.db())?.query_row(
+        "SELECT device_id FROM audit WHERE action = 'approved'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(
+        devices.split(',').count(),
+        2,
+        "both devices are recorded: {devices}"
+    );
+    agent.stop().await;
+    Ok(())
+}

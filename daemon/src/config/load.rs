@@ -117,6 +117,20 @@ pub fn parse_config(
             (_, Some(f)) => Some(dir.join(f)),
             (_, None) => None,
         };
+        if !(1..=5).contains(&v.approval.approvers) {
+            return Err(invalid(
+                file,
+                format!("vaults.{name}.approval.approvers"),
+                "expected a number of distinct approving devices from 1 to 5",
+            ));
+        }
+        if v.approval.require != super::ApprovalFactor::Device {
+            return Err(invalid(
+                file,
+                format!("vaults.{name}.approval.require"),
+                "only \"device\" (a paired browser) is available in this version; passkey and totp are not yet",
+            ));
+        }
         vaults.insert(
             name.clone(),
             VaultConfig {
@@ -126,6 +140,7 @@ pub fn parse_config(
                 ttl_scope: v.ttl_scope,
                 writable: v.writable,
                 file: file_path,
+                approvers: v.approval.approvers,
             },
         );
     }
@@ -290,6 +305,11 @@ mod tests {
         assert!(e.contains("vaults.a b: expected a vault name"), "{e}");
         let e = err_of(r#"{"vaults":{},"webhooks":[{"url":"ftp://x"}]}"#);
         assert!(e.contains("webhooks[0].url"), "{e}");
+        let e = err_of(r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"approvers":9}}}}"#);
+        assert!(e.contains("vaults.v.approval.approvers: expected"), "{e}");
+        let e =
+            err_of(r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"require":"totp"}}}}"#);
+        assert!(e.contains("vaults.v.approval.require: only"), "{e}");
         let e = err_of(r#"{"vaults":{},"approval":{"waitSeconds":0}}"#);
         assert!(e.contains("approval.waitSeconds"), "{e}");
         let e = err_of("{");

@@ -10,7 +10,9 @@ pub use load::{
     ConfigError, EnvLookup, default_config_text, find_config, load_config, parse_config,
     referenced_env_names,
 };
-pub use schema::{AccessList, ApprovalSettings, TtlScope, UserRef, VaultKind};
+pub use schema::{
+    AccessList, ApprovalFactor, ApprovalSettings, TtlScope, UserRef, VaultApproval, VaultKind,
+};
 
 /// A list of users by name or uid.
 pub type UserRefList = Vec<UserRef>;
@@ -42,6 +44,8 @@ pub struct VaultConfig {
     pub writable: bool,
     /// For env vaults: the file, resolved against the config's directory.
     pub file: Option<PathBuf>,
+    /// Distinct paired devices that must approve a request.
+    pub approvers: u32,
 }
 
 #[derive(Debug, Clone)]

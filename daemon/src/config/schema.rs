@@ -32,6 +32,34 @@ pub(super) struct RawVault {
     #[serde(default)]
     pub writable: bool,
     pub file: Option<String>,
+    #[serde(default)]
+    pub approval: VaultApproval,
+}
+
+/// A vault's `approval`: how strong an approval must be.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct VaultApproval {
+    /// Distinct paired devices that must approve (quorum), 1 to 5.
+    pub approvers: u32,
+    pub require: ApprovalFactor,
+}
+
+impl Default for VaultApproval {
+    fn default() -> Self {
+        Self {
+            approvers: 1,
+            require: ApprovalFactor::Device,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalFactor {
+    Device,
+    Passkey,
+    Totp,
 }
 
 /// A non-negative, finite number of minutes.

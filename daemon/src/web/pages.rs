@@ -92,8 +92,10 @@ fn window_label(m: f64) -> String {
     }
 }
 
-pub fn approval(req: &PendingApproval, csrf: &str, now_ms: i64) -> Markup {
+pub fn approval(req: &PendingApproval, csrf: &str, me: &str, now_ms: i64) -> Markup {
     let state = req.state();
+    let approved_by = req.approved_by();
+    let i_approved = approved_by.iter().any(|d| d == me);
     let requester = &req.session.requester;
     let body = html! {
         h1 { "Secret access request " (badge(req.operation)) }
@@ -121,6 +123,12 @@ pub fn approval(req: &PendingApproval, csrf: &str, now_ms: i64) -> Markup {
             @match &state {
                 State::Pending => {
                     div.row { span.k { "Expires in" } span.v { (clock::human(req.expires_ms - now_ms)) } }
+                    @if req.approvers_needed > 1 {
+                        div.row { span.k { "Approvals" } span.v { (approved_by.len()) " of " (req.approvers_needed) " devices" } }
+                    }
+                    @if i_approved {
+                        p.muted { "You approved. Another paired device must approve too." }
+                    }
                     form method="post" action={ "/approve/" (req.id) } {
                         input type="hidden" name="csrf" value=(csrf);
                         @if req.operation == Operation::Read {

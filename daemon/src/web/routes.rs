@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::auth::{cookie, device, set_cookie};
 use super::pages;
 use super::{CLAIM_COOKIE, DEVICE_COOKIE};
-use crate::broker::DecideError;
+use crate::broker::{DecideError, Decided};
 use crate::clock;
 use crate::decisions;
 use crate::devices::{PairError, PairOutcome};
@@ -120,7 +120,7 @@ async fn approval_page(
             let csrf = state.devices.csrf(&me.id, &format!("approve:{}", req.id));
             page(
                 StatusCode::OK,
-                pages::approval(&req, &csrf, clock::now_ms()),
+                pages::approval(&req, &csrf, &me.id, clock::now_ms()),
             )
         }
         None => page(
@@ -181,10 +181,18 @@ async fn approval_decide(
     };
     let now = clock::now_ms();
     match decisions::decide(&state, &id, approve, &me.id, window, now).await {
-        Ok(req) => {
+        Ok(Decided::Final(req) | Decided::Partial { req, .. }) => {
             let csrf = state.devices.csrf(&me.id, &format!("approve:{}", req.id));
-            page(StatusCode::OK, pages::approval(&req, &csrf, now))
+            page(StatusCode::OK, pages::approval(&req, &csrf, &me.id, now))
         }
+        Err(DecideError::SameDevice) => page(
+            StatusCode::CONFLICT,
+            pages::message(
+                "Another device needed",
+                &DecideError::SameDevice.to_string(),
+                "muted",
+            ),
+        ),
         Err(DecideError::NotFound) => page(
             StatusCode::NOT_FOUND,
             pages::message(
