@@ -482,3 +482,47 @@ impl Approver {
         })
     }
 }
+
+/// [`TEST_CONFIG`] plus an "open" vault whose approval opens the whole vault
+/// to every session for an hour.
+pub fn config_with_open_vault() -> String {
+    TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"open\": { \"type\": \"env\", \"file\": \".env.secrets\", \"ttl\": 60, \"ttlScope\": \"vault\" },\n    \"rw\":",
+    )
+}
+
+/// Calls `tool` in the background, waits for the one request it opens,
+/// answers it on `approver` ("approve" or "deny"), and returns the tool's
+/// result with the agent.
+pub async fn call_and_decide(
+    home: &Home,
+    approver: &Approver,
+    agent: Agent,
+    tool: &'static str,
+    args: Value,
+    decision: &str,
+) -> Result<(ToolOutcome, Agent)> {
+    let call = tokio::spawn(async move { agent.call(tool, args).await.map(|r| (r, agent)) });
+    let id = one_pending(home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, _) = approver.decide(&id, decision, None).await?;
+    if status != 200 {
+        bail!("the approval page answered {status}");
+    }
+    call.await?
+}
+
+/// Opens the "open" vault's window with one real approval.
+pub async fn open_the_open_vault(home: &Home, approver: &Approver) -> Result<()> {
+    let agent = Agent::start(home).await?;
+    let args = serde_json::json!({"vault": "open", "name": "API_KEY", "reason": "open the vault"});
+    let (r, agent) = call_and_decide(home, approver, agent, "get_secret", args, "approve").await?;
+    if r.is_error {
+        bail!("{r:?}");
+    }
+    agent.stop().await;
+    Ok(())
+}

@@ -13,10 +13,7 @@ const SESSIONS: usize = 10;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_under_load_then_the_shims_bring_the_daemon_back() -> Result<()> {
-    let home = Home::with_config(&TEST_CONFIG.replace(
-        "\"rw\":",
-        "\"open\": { \"type\": \"env\", \"file\": \".env.secrets\", \"ttl\": 60, \"ttlScope\": \"vault\" },\n    \"rw\":",
-    ))?;
+    let home = Home::with_config(&config_with_open_vault())?;
     // The daemon a shim starts finds this config in $HOME (port 0: any free port).
     std::fs::write(
         home.dir.path().join(".agent-vault.config.json"),
@@ -24,23 +21,7 @@ async fn kill_9_under_load_then_the_shims_bring_the_daemon_back() -> Result<()> 
     )?;
     let mut daemon = home.start_daemon()?;
     let approver = Approver::pair(&home, &daemon.base_url).await?;
-    let first = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        first
-            .call(
-                "get_secret",
-                json!({"vault": "open", "name": "API_KEY", "reason": "before the crash"}),
-            )
-            .await
-            .map(|r| (r, first))
-    });
-    let id = one_pending(&home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    approver.decide(&id, "approve", None).await?;
-    let (_, first) = call.await??;
-    first.stop().await;
+    open_the_open_vault(&home, &approver).await?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let killed_at: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();

@@ -12,31 +12,11 @@ const CALLS: usize = 2_000;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_sessions_two_thousand_calls_each() -> Result<()> {
-    let home = Home::with_config(&TEST_CONFIG.replace(
-        "\"rw\":",
-        "\"open\": { \"type\": \"env\", \"file\": \".env.secrets\", \"ttl\": 60, \"ttlScope\": \"vault\" },\n    \"rw\":",
-    ))?;
+    let home = Home::with_config(&config_with_open_vault())?;
     let daemon = home.start_daemon()?;
     let approver = Approver::pair(&home, &daemon.base_url).await?;
     // One approval opens the vault for every session.
-    let first = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        first
-            .call(
-                "get_secret",
-                json!({"vault": "open", "name": "API_KEY", "reason": "load test"}),
-            )
-            .await
-            .map(|r| (r, first))
-    });
-    let id = one_pending(&home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    approver.decide(&id, "approve", None).await?;
-    let (r, first) = call.await??;
-    assert!(!r.is_error);
-    first.stop().await;
+    open_the_open_vault(&home, &approver).await?;
     let rows_before = audit_actions(&home)?.len();
 
     let mut agents = Vec::new();

@@ -8,22 +8,8 @@ use anyhow::Result;
 use serde_json::json;
 
 async fn approve_shared_api_key(home: &Home, approver: &Approver, agent: Agent) -> Result<Agent> {
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "shared", "name": "API_KEY", "reason": "deploy"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
-    let id = one_pending(home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let (status, _) = approver.decide(&id, "approve", None).await?;
-    assert_eq!(status, 200);
-    let (r, agent) = call.await??;
+    let args = json!({"vault": "shared", "name": "API_KEY", "reason": "deploy"});
+    let (r, agent) = call_and_decide(home, approver, agent, "get_secret", args, "approve").await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
     Ok(agent)
 }

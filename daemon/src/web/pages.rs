@@ -11,6 +11,15 @@ use crate::devices::PairRequest;
 use crate::grants::Grant;
 
 pub fn layout(title: &str, body: Markup) -> Markup {
+    page(title, None, body)
+}
+
+/// A page that refreshes itself (no JavaScript): used while waiting.
+pub fn layout_refresh(title: &str, seconds: u32, body: Markup) -> Markup {
+    page(title, Some(seconds), body)
+}
+
+fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -18,23 +27,9 @@ pub fn layout(title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
-                title { (title) " · Agent Vault" }
-                link rel="stylesheet" href="/static/app.css";
-            }
-            body { main { (body) } }
-        }
-    }
-}
-
-/// A page that refreshes itself (no JavaScript): used while waiting.
-pub fn layout_refresh(title: &str, seconds: u32, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta http-equiv="refresh" content=(seconds);
+                @if let Some(seconds) = refresh {
+                    meta http-equiv="refresh" content=(seconds);
+                }
                 title { (title) " · Agent Vault" }
                 link rel="stylesheet" href="/static/app.css";
             }

@@ -308,18 +308,29 @@ struct DashboardForm {
     id: String,
 }
 
+/// The device behind a dashboard form, with its form token checked.
+fn dashboard_device(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &DashboardForm,
+) -> Result<crate::audit::store::DeviceRecord, fn() -> Response> {
+    let me = device(state, headers).ok_or(unauthorized as fn() -> Response)?;
+    if !state.devices.check_csrf(&me.id, "dashboard", &form.csrf) {
+        return Err(forbidden);
+    }
+    Ok(me)
+}
+
 async fn pairing_decide(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Form(form): Form<DashboardForm>,
 ) -> Response {
-    let Some(me) = device(&state, &headers) else {
-        return unauthorized();
+    let me = match dashboard_device(&state, &headers, &form) {
+        Ok(me) => me,
+        Err(refuse) => return refuse(),
     };
-    if !state.devices.check_csrf(&me.id, "dashboard", &form.csrf) {
-        return forbidden();
-    }
     let approve = form.decision == "approve";
     if state
         .devices
@@ -346,12 +357,10 @@ async fn grant_revoke(
     headers: HeaderMap,
     Form(form): Form<DashboardForm>,
 ) -> Response {
-    let Some(me) = device(&state, &headers) else {
-        return unauthorized();
+    let me = match dashboard_device(&state, &headers, &form) {
+        Ok(me) => me,
+        Err(refuse) => return refuse(),
     };
-    if !state.devices.check_csrf(&me.id, "dashboard", &form.csrf) {
-        return forbidden();
-    }
     crate::rpc::admin::revoke(&state, &RevokeTarget::Id(form.id), &me.id);
     Redirect::to("/").into_response()
 }
