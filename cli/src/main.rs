@@ -43,7 +43,12 @@ enum Command {
         action: Option<AuditAction>,
     },
     /// Print a one-time link (and QR code) that pairs a browser as an approver.
-    Pair,
+    Pair {
+        /// Enroll an authenticator app instead (for vaults with
+        /// "approval": {"require": "totp"}): prints its QR code once.
+        #[arg(long)]
+        totp: bool,
+    },
     /// Paired approver devices, or `devices revoke ID` to unpair one.
     Devices {
         #[command(subcommand)]
@@ -360,8 +365,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("Device {id} unpaired.");
             }
         }
-        Command::Pair => {
-            let p = admin.pair(pb::PairRequest {}).await?.into_inner();
+        Command::Pair { totp: true } => {
+            let p = admin
+                .pair(pb::PairRequest { totp: true })
+                .await?
+                .into_inner();
+            if cli.json {
+                out(json!({"url": p.url}));
+                return Ok(());
+            }
+            println!("Scan this with your authenticator app (shown once):");
+            if let Some(qr) = agent_vault_proto::qr_text(&p.url) {
+                println!("{qr}");
+            }
+            println!("Approvals for vaults that require it will ask for its current code.");
+        }
+        Command::Pair { totp: false } => {
+            let p = admin
+                .pair(pb::PairRequest { totp: false })
+                .await?
+                .into_inner();
             if cli.json {
                 out(json!({"url": p.url}));
                 return Ok(());

@@ -326,6 +326,7 @@ pub async fn access(
                 session: session.clone(),
                 ttl_minutes: vault_cfg.ttl_minutes,
                 approvers_needed: vault_cfg.approvers,
+                require_totp: vault_cfg.require_totp,
                 scope: vault_cfg.ttl_scope,
                 expire_ms: clock::minutes_ms(approval.expire_minutes),
             },

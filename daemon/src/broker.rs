@@ -93,6 +93,8 @@ pub struct PendingApproval {
     pub scope: TtlScope,
     /// Distinct devices that must approve (quorum).
     pub approvers_needed: u32,
+    /// Approving needs an authenticator code too.
+    pub require_totp: bool,
     /// Devices that approved so far, while fewer than needed.
     approvals: Mutex<Vec<String>>,
     state: watch::Sender<State>,
@@ -177,6 +179,7 @@ pub struct NewRequest {
     pub scope: TtlScope,
     pub expire_ms: i64,
     pub approvers_needed: u32,
+    pub require_totp: bool,
 }
 
 impl NewRequest {
@@ -300,6 +303,7 @@ impl Broker {
             ttl_minutes: new.ttl_minutes,
             scope: new.scope,
             approvers_needed: new.approvers_needed.max(1),
+            require_totp: new.require_totp,
             approvals: Mutex::new(Vec::new()),
             state: tx,
             reported: AtomicBool::new(false),
@@ -477,6 +481,7 @@ mod tests {
             scope: TtlScope::Secret,
             expire_ms: 1_000,
             approvers_needed: 1,
+            require_totp: false,
         }
     }
 

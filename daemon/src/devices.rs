@@ -79,7 +79,40 @@ pub enum PairError {
     Expired,
 }
 
+/// The enrolled authenticator app (one per daemon).
+struct Totp {
+    secret: zeroize::Zeroizing<Vec<u8>>,
+    /// The last time step whose code was accepted; a code works once.
+    last_step: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TotpError {
+    #[error(
+        "an authenticator is already enrolled; reset it from a paired device's dashboard first"
+    )]
+    AlreadyEnrolled,
+    #[error("no authenticator is enrolled: run `agent-vault pair --totp`")]
+    NotEnrolled,
+    #[error("wrong or expired authenticator code")]
+    BadCode,
+    #[error("this authenticator code was already used; wait for the next one")]
+    Replayed,
+    #[error("cannot make an authenticator secret: {0}")]
+    Build(String),
+}
+
+fn totp_of(secret: &[u8]) -> Result<totp_rs::Totp, TotpError> {
+    totp_rs::Builder::new()
+        .with_secret(secret.to_vec())
+        .with_account_name("approver")
+        .with_issuer(Some("Agent Vault"))
+        .build()
+        .map_err(|e| TotpError::Build(e.to_string()))
+}
+
 struct Inner {
+    totp: Option<Totp>,
     devices: HashMap<String, DeviceRecord>,
     /// sha256(token) -> expiry; removed when used.
     links: HashMap<Vec<u8>, i64>,
@@ -94,6 +127,15 @@ pub struct Devices {
 
 impl Devices {
     pub fn new(existing: Vec<DeviceRecord>, store: StoreTx) -> Self {
+        Self::with_totp(existing, None, store)
+    }
+
+    /// As `new`, with the enrolled authenticator (secret, last step).
+    pub fn with_totp(
+        existing: Vec<DeviceRecord>,
+        totp: Option<(Vec<u8>, u64)>,
+        store: StoreTx,
+    ) -> Self {
         let mut key = vec![0u8; 32];
         if getrandom::fill(&mut key).is_err() {
             std::process::abort();
@@ -101,6 +143,10 @@ impl Devices {
         Self {
             csrf_key: key,
             inner: Mutex::new(Inner {
+                totp: totp.map(|(secret, last_step)| Totp {
+                    secret: zeroize::Zeroizing::new(secret),
+                    last_step,
+                }),
                 devices: existing.into_iter().map(|d| (d.id.clone(), d)).collect(),
                 links: HashMap::new(),
                 requests: HashMap::new(),
@@ -282,6 +328,57 @@ impl Devices {
         removed
     }
 
+    /// Enrolls an authenticator app; returns its otpauth:// URL (shown once,
+    /// as a QR code). Refused while one is enrolled: only a paired device can
+    /// reset it, so an admin-uid agent cannot swap in its own.
+    pub fn enroll_totp(&self) -> Result<String, TotpError> {
+        let mut inner = self.inner();
+        if inner.totp.is_some() {
+            return Err(TotpError::AlreadyEnrolled);
+        }
+        let mut secret = vec![0u8; 20];
+        if getrandom::fill(&mut secret).is_err() {
+            std::process::abort();
+        }
+        let url = totp_of(&secret)?
+            .to_url()
+            .map_err(|e| TotpError::Build(e.to_string()))?;
+        self.store.send(StoreCmd::PutTotp(Some(secret.clone())));
+        inner.totp = Some(Totp {
+            secret: zeroize::Zeroizing::new(secret),
+            last_step: 0,
+        });
+        Ok(url)
+    }
+
+    pub fn totp_enrolled(&self) -> bool {
+        self.inner().totp.is_some()
+    }
+
+    /// Removes the authenticator (from a paired device's dashboard).
+    pub fn reset_totp(&self) -> bool {
+        let removed = self.inner().totp.take().is_some();
+        if removed {
+            self.store.send(StoreCmd::PutTotp(None));
+        }
+        removed
+    }
+
+    /// Checks a code at `now_secs`; each time step's code is accepted once.
+    pub fn check_totp(&self, code: &str, now_secs: u64) -> Result<(), TotpError> {
+        let mut inner = self.inner();
+        let totp = inner.totp.as_mut().ok_or(TotpError::NotEnrolled)?;
+        let step = totp_of(&totp.secret)?
+            .check(code.trim(), now_secs)
+            .ok_or(TotpError::BadCode)?;
+        if step <= totp.last_step {
+            return Err(TotpError::Replayed);
+        }
+        totp.last_step = step;
+        self.store.send(StoreCmd::TotpStep(step));
+        Ok(())
+    }
+
     /// A CSRF token bound to a device and a purpose (such as one request id).
     pub fn csrf(&self, device_id: &str, purpose: &str) -> String {
         let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(&self.csrf_key) {
@@ -360,6 +457,25 @@ mod tests {
         assert_eq!(by, first);
         assert!(d.authenticate(&cookie, 4).is_some());
         assert!(d.poll_claim(&claim, 5).is_err(), "completed");
+    }
+
+    #[test]
+    fn totp_codes_work_once_and_only_one_enrollment() {
+        let (d, _dir) = devices();
+        assert_eq!(d.check_totp("123456", 0), Err(TotpError::NotEnrolled));
+        let url = d.enroll_totp().unwrap_or_default();
+        assert!(url.starts_with("otpauth://totp/"));
+        assert_eq!(d.enroll_totp(), Err(TotpError::AlreadyEnrolled));
+        let totp = totp_rs::Totp::from_url(&url).unwrap_or_else(|e| panic!("{e}"));
+        let now = 1_800_000_000;
+        let code = totp.generate(now).to_string();
+        assert_eq!(d.check_totp("000000x", now), Err(TotpError::BadCode));
+        assert_eq!(d.check_totp(&code, now), Ok(()));
+        assert_eq!(d.check_totp(&code, now), Err(TotpError::Replayed));
+        let next = totp.generate(now + 30).to_string();
+        assert_eq!(d.check_totp(&next, now + 30), Ok(()));
+        assert!(d.reset_totp());
+        assert!(d.enroll_totp().is_ok());
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     for g in reader.grants(now)? {
         grants.insert(g);
     }
-    let devices = Devices::new(reader.devices()?, store.clone());
+    let devices = Devices::with_totp(reader.devices()?, reader.totp()?, store.clone());
 
     let port = config.port.unwrap_or(9999);
     let http = tokio::net::TcpListener::bind(("127.0.0.1", port))

@@ -293,3 +293,100 @@ async fn a_quorum_of_two_is_not_satisfied_by_one_device() -> Result<()> {
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<()> {
+    let home = Home::with_config(&TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"otp\": { \"type\": \"env\", \"file\": \".env.secrets\", \"approval\": { \"require\": \"totp\" } },\n    \"rw\":",
+    ))?;
+    let daemon = home.start_daemon()?;
+    let phone = Approver::pair(&home, &daemon.base_url).await?;
+    let url = home.cli_json(&["pair", "--totp"])?["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let app = totp_rs::Totp::from_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A second enrollment (say, by an agent with the admin uid) is refused.
+    assert!(!home.cli(&["pair", "--totp"])?.status.success());
+
+    let agent = Agent::start(&home).await?;
+    let approve_with = |id: String, code: Option<String>| {
+        let phone = &phone;
+        async move {
+            let (_, html) = phone.page(&format!("/approve/{id}")).await?;
+            assert!(
+                html.contains("authenticator app"),
+                "the card asks for a code"
+            );
+            let csrf = form_value(&html, "csrf").unwrap_or_default();
+            let mut form = vec![("csrf", csrf), ("decision", "approve".to_string())];
+            if let Some(c) = code {
+                form.push(("code", c));
+            }
+            let r = phone
+                .http
+                .post(format!("{}/approve/{id}", phone.base))
+                .header("cookie", &phone.cookie)
+                .form(&form)
+                .send()
+                .await?;
+            anyhow::Ok(r.status().as_u16())
+        }
+    };
+    let ask = |agent: Agent, reason: &'static str| {
+        tokio::spawn(async move {
+            agent
+                .call(
+                    "get_secret",
+                    json!({"vault": "otp", "name": "OTHER", "reason": reason}),
+                )
+                .await
+                .map(|r| (r, agent))
+        })
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    };
+    // Stay clear of a step boundary so the replay really is in the same step.
+    if now() % 30 > 25 {
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    }
+    let call = ask(agent, "first");
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(approve_with(id.clone(), None).await?, 403, "no code");
+    assert_eq!(
+        approve_with(id.clone(), Some("000000".into())).await?,
+        403,
+        "wrong code"
+    );
+    let code = app.generate(now()).to_string();
+    assert_eq!(approve_with(id.clone(), Some(code.clone())).await?, 200);
+    let (r, agent) = call.await??;
+    assert_eq!(r.texts, ["other-secret-91c2"], "{r:?}");
+
+    // The same code again, on a new request: refused, and nothing changes.
+    let call = ask(agent, "second");
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        approve_with(id.clone(), Some(code)).await?,
+        403,
+        "a replayed code"
+    );
+    assert_eq!(one_pending(&home).await?["id"], json!(id));
+    phone.decide(&id, "deny", None).await?;
+    let (r, agent) = call.await??;
+    assert!(r.is_error && r.text().contains("denied"));
+    let rows = audit_actions(&home)?;
+    assert!(rows.iter().any(|(a, _)| a == "totp_enrolled"));
+    agent.stop().await;
+    Ok(())
+}

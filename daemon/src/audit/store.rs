@@ -69,6 +69,11 @@ CREATE TABLE IF NOT EXISTS devices (
   last_seen_ms INTEGER NOT NULL,
   revoked INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS totp (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  secret BLOB NOT NULL,
+  last_step INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS webhook_outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   config_path TEXT NOT NULL,
@@ -266,6 +271,18 @@ impl Store {
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    /// The enrolled TOTP secret and the last accepted time step.
+    pub fn totp(&self) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT secret, last_step FROM totp WHERE one = 1",
+                [],
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
         })
     }
 

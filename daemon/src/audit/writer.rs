@@ -39,6 +39,10 @@ pub enum StoreCmd {
         now_ms: i64,
     },
     RevokeDevice(String),
+    /// Enroll (Some) or remove (None) the TOTP authenticator.
+    PutTotp(Option<Vec<u8>>),
+    /// The last TOTP time step accepted (codes are single use).
+    TotpStep(u64),
     /// Answered once everything sent before it is committed.
     Flush(oneshot::Sender<()>),
 }
@@ -245,6 +249,19 @@ fn write_batch(
             StoreCmd::RevokeDevice(id) => {
                 tx.prepare_cached("UPDATE devices SET revoked = 1 WHERE id = ?1")?
                     .execute([id])?;
+            }
+            StoreCmd::PutTotp(Some(secret)) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO totp (one, secret, last_step) VALUES (1, ?1, 0)",
+                )?
+                .execute([secret])?;
+            }
+            StoreCmd::PutTotp(None) => {
+                tx.prepare_cached("DELETE FROM totp")?.execute([])?;
+            }
+            StoreCmd::TotpStep(step) => {
+                tx.prepare_cached("UPDATE totp SET last_step = ?1 WHERE one = 1")?
+                    .execute([step as i64])?;
             }
             StoreCmd::Flush(ack) => acks.push(ack),
         }

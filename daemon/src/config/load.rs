@@ -124,11 +124,11 @@ pub fn parse_config(
                 "expected a number of distinct approving devices from 1 to 5",
             ));
         }
-        if v.approval.require != super::ApprovalFactor::Device {
+        if v.approval.require == super::ApprovalFactor::Passkey {
             return Err(invalid(
                 file,
                 format!("vaults.{name}.approval.require"),
-                "only \"device\" (a paired browser) is available in this version; passkey and totp are not yet",
+                "\"device\" or \"totp\" (passkeys are not available in this version yet)",
             ));
         }
         vaults.insert(
@@ -141,6 +141,7 @@ pub fn parse_config(
                 writable: v.writable,
                 file: file_path,
                 approvers: v.approval.approvers,
+                require_totp: v.approval.require == super::ApprovalFactor::Totp,
             },
         );
     }
@@ -307,9 +308,13 @@ mod tests {
         assert!(e.contains("webhooks[0].url"), "{e}");
         let e = err_of(r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"approvers":9}}}}"#);
         assert!(e.contains("vaults.v.approval.approvers: expected"), "{e}");
-        let e =
-            err_of(r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"require":"totp"}}}}"#);
-        assert!(e.contains("vaults.v.approval.require: only"), "{e}");
+        let e = err_of(
+            r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"require":"passkey"}}}}"#,
+        );
+        assert!(
+            e.contains("vaults.v.approval.require: \"device\" or \"totp\""),
+            "{e}"
+        );
         let e = err_of(r#"{"vaults":{},"approval":{"waitSeconds":0}}"#);
         assert!(e.contains("approval.waitSeconds"), "{e}");
         let e = err_of("{");

@@ -46,6 +46,8 @@ pub struct VaultConfig {
     pub file: Option<PathBuf>,
     /// Distinct paired devices that must approve a request.
     pub approvers: u32,
+    /// Approving also needs a code from the enrolled authenticator app.
+    pub require_totp: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -269,10 +269,25 @@ impl Admin for AdminService {
         Ok(Response::new(pb::RevokeDeviceReply { revoked: true }))
     }
 
-    async fn pair(
-        &self,
-        _req: Request<pb::PairRequest>,
-    ) -> Result<Response<pb::PairReply>, Status> {
+    async fn pair(&self, req: Request<pb::PairRequest>) -> Result<Response<pb::PairReply>, Status> {
+        if req.get_ref().totp {
+            let url = self
+                .0
+                .devices
+                .enroll_totp()
+                .map_err(|e| Status::failed_precondition(e.to_string()))?;
+            events::record_plain(
+                &self.0,
+                "totp_enrolled",
+                "",
+                "authenticator app enrolled",
+                None,
+            );
+            return Ok(Response::new(pb::PairReply {
+                url,
+                ..Default::default()
+            }));
+        }
         let (token, expires_at_ms, needs_approval) = self.0.devices.new_link(clock::now_ms());
         Ok(Response::new(pb::PairReply {
             url: format!("{}/pair/{token}", self.0.approval_base()),

@@ -126,6 +126,10 @@ pub fn approval(req: &PendingApproval, csrf: &str, me: &str, now_ms: i64) -> Mar
                     }
                     form method="post" action={ "/approve/" (req.id) } {
                         input type="hidden" name="csrf" value=(csrf);
+                        @if req.require_totp {
+                            label for="code" { "Code from your authenticator app (needed to approve)" }
+                            input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10";
+                        }
                         @if req.operation == Operation::Read {
                             label for="window" { "Approval window" }
                             select id="window" name="window" {
@@ -153,6 +157,7 @@ pub fn approval(req: &PendingApproval, csrf: &str, me: &str, now_ms: i64) -> Mar
 }
 
 pub struct Dashboard<'a> {
+    pub totp_enrolled: bool,
     pub pending: &'a [std::sync::Arc<PendingApproval>],
     pub pairings: &'a [PairRequest],
     pub grants: &'a [Grant],
@@ -207,6 +212,16 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
                     input type="hidden" name="csrf" value=(d.csrf);
                     input type="hidden" name="id" value=(g.id);
                     div.buttons { button.small type="submit" { "Revoke" } }
+                }
+            }
+        }
+        @if d.totp_enrolled {
+            h2 { "Authenticator app" }
+            div.card {
+                p.muted { "An authenticator app is enrolled. Resetting it lets `agent-vault pair --totp` enroll a new one." }
+                form method="post" action="/totp/reset" {
+                    input type="hidden" name="csrf" value=(d.csrf);
+                    div.buttons { button.small type="submit" { "Reset authenticator" } }
                 }
             }
         }

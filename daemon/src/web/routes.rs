@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pair-wait", get(pair_wait))
         .route("/pairings/{id}", post(pairing_decide))
         .route("/grants/revoke", post(grant_revoke))
+        .route("/totp/reset", post(totp_reset))
 }
 
 fn page(status: StatusCode, markup: Markup) -> Response {
@@ -88,6 +89,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     page(
         StatusCode::OK,
         pages::dashboard(&pages::Dashboard {
+            totp_enrolled: state.devices.totp_enrolled(),
             pending: &pending,
             pairings: &pairings,
             grants: &grants,
@@ -139,6 +141,8 @@ struct DecideForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
+    code: String,
+    #[serde(default)]
     decision: String,
     window: Option<String>,
 }
@@ -168,6 +172,22 @@ async fn approval_decide(
             );
         }
     };
+    // A vault that requires an authenticator code: approving needs one
+    // (denying never does). A wrong code counts as a failed authentication.
+    if approve
+        && state
+            .broker
+            .get(&id)
+            .is_some_and(|r| r.require_totp && r.state() == crate::broker::State::Pending)
+    {
+        let now_secs = (clock::now_ms() / 1000) as u64;
+        if let Err(e) = state.devices.check_totp(&form.code, now_secs) {
+            return page(
+                StatusCode::FORBIDDEN,
+                pages::message("Code refused", &e.to_string(), "bad"),
+            );
+        }
+    }
     let window = form
         .window
         .as_deref()
@@ -362,5 +382,26 @@ async fn grant_revoke(
         Err(refuse) => return refuse(),
     };
     crate::rpc::admin::revoke(&state, &RevokeTarget::Id(form.id), &me.id);
+    Redirect::to("/").into_response()
+}
+
+async fn totp_reset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DashboardForm>,
+) -> Response {
+    let me = match dashboard_device(&state, &headers, &form) {
+        Ok(me) => me,
+        Err(refuse) => return refuse(),
+    };
+    if state.devices.reset_totp() {
+        events::record_plain(
+            &state,
+            "totp_reset",
+            &me.id,
+            "authenticator app reset",
+            None,
+        );
+    }
     Redirect::to("/").into_response()
 }
