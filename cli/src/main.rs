@@ -49,6 +49,20 @@ enum Command {
         #[arg(long)]
         totp: bool,
     },
+    /// Approve or deny pending requests from this terminal: one by ID, or
+    /// interactively, one after another. Allowed only when this user is not
+    /// also an agent user, or on vaults that set approval.allowTerminal.
+    Approve {
+        /// A request id (from `agent-vault pending`); without one, asks
+        /// about each pending request in turn.
+        id: Option<String>,
+        /// Deny instead of approve.
+        #[arg(long)]
+        deny: bool,
+        /// A shorter approval window, in minutes (0: just this once).
+        #[arg(long)]
+        window: Option<f64>,
+    },
     /// Paired approver devices, or `devices revoke ID` to unpair one.
     Devices {
         #[command(subcommand)]
@@ -329,6 +343,81 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if !v.ok {
                 std::process::exit(1);
+            }
+        }
+        Command::Approve {
+            id: Some(id),
+            deny,
+            window,
+        } => {
+            let r = admin
+                .decide(pb::DecideRequest {
+                    request_id: id.clone(),
+                    approve: !deny,
+                    window_minutes: window,
+                })
+                .await?
+                .into_inner();
+            if cli.json {
+                out(json!({"id": id, "outcome": r.outcome}));
+            } else {
+                println!("{id}: {}", r.outcome);
+            }
+        }
+        Command::Approve {
+            id: None,
+            deny: _,
+            window,
+        } => {
+            use std::io::BufRead;
+            let pending = admin
+                .pending(pb::PendingRequest {})
+                .await?
+                .into_inner()
+                .pending;
+            if pending.is_empty() {
+                println!("No requests are waiting.");
+            }
+            let mut lines = std::io::stdin().lock().lines();
+            for r in &pending {
+                let who = r.requester.clone().unwrap_or_default();
+                println!(
+                    "\n{} {} {}: {}",
+                    r.id,
+                    op(r.operation),
+                    r.vault,
+                    r.names.join(", ")
+                );
+                for (name, preview) in r.names.iter().zip(&r.previews) {
+                    println!("  new value for {name}: {preview}");
+                }
+                println!("  reason (the agent's words): {}", r.reason);
+                println!(
+                    "  requester: {} in {} (pid {}, user {}), in {}",
+                    who.mcp_client, who.agent, who.pid, who.user, who.cwd
+                );
+                print!("Approve? [y]es, [n]o (deny), anything else skips: ");
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                let Some(Ok(answer)) = lines.next() else {
+                    break;
+                };
+                let approve = match answer.trim() {
+                    "y" | "yes" => true,
+                    "n" | "no" => false,
+                    _ => continue,
+                };
+                match admin
+                    .decide(pb::DecideRequest {
+                        request_id: r.id.clone(),
+                        approve,
+                        window_minutes: window,
+                    })
+                    .await
+                {
+                    Ok(reply) => println!("  {}", reply.into_inner().outcome),
+                    Err(e) => println!("  refused: {}", e.message()),
+                }
             }
         }
         Command::Devices { action: None } => {

@@ -327,6 +327,7 @@ pub async fn access(
                 ttl_minutes: vault_cfg.ttl_minutes,
                 approvers_needed: vault_cfg.approvers,
                 require_totp: vault_cfg.require_totp,
+                allow_terminal: vault_cfg.allow_terminal,
                 scope: vault_cfg.ttl_scope,
                 expire_ms: clock::minutes_ms(approval.expire_minutes),
             },

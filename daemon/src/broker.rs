@@ -95,6 +95,8 @@ pub struct PendingApproval {
     pub approvers_needed: u32,
     /// Approving needs an authenticator code too.
     pub require_totp: bool,
+    /// Terminal approval allowed even when the admin is an agent uid.
+    pub allow_terminal: bool,
     /// Devices that approved so far, while fewer than needed.
     approvals: Mutex<Vec<String>>,
     state: watch::Sender<State>,
@@ -180,6 +182,7 @@ pub struct NewRequest {
     pub expire_ms: i64,
     pub approvers_needed: u32,
     pub require_totp: bool,
+    pub allow_terminal: bool,
 }
 
 impl NewRequest {
@@ -304,6 +307,7 @@ impl Broker {
             scope: new.scope,
             approvers_needed: new.approvers_needed.max(1),
             require_totp: new.require_totp,
+            allow_terminal: new.allow_terminal,
             approvals: Mutex::new(Vec::new()),
             state: tx,
             reported: AtomicBool::new(false),
@@ -482,6 +486,7 @@ mod tests {
             expire_ms: 1_000,
             approvers_needed: 1,
             require_totp: false,
+            allow_terminal: false,
         }
     }
 

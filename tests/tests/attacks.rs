@@ -390,3 +390,86 @@ async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn terminal_approval_is_refused_when_admins_are_agents_unless_allowed() -> Result<()> {
+    let home = Home::with_config(&TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"term\": { \"type\": \"env\", \"file\": \".env.secrets\", \"approval\": { \"allowTerminal\": true } },\n    \"rw\":",
+    ))?;
+    let _daemon = home.start_daemon()?;
+    let agent = Agent::start(&home).await?;
+    let ask = |agent: Agent, vault: &'static str| {
+        tokio::spawn(async move {
+            agent
+                .call(
+                    "get_secret",
+                    json!({"vault": vault, "name": "OTHER", "reason": "terminal"}),
+                )
+                .await
+                .map(|r| (r, agent))
+        })
+    };
+    // Single-user mode: the admin uid is an agent uid, so an agent could
+    // run `agent-vault approve` itself. Refused, and nothing changes.
+    let call = ask(agent, "dev");
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let out = home.cli(&["approve", &id])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("terminal approval is off") && err.contains("allowTerminal"),
+        "{err}"
+    );
+    assert_eq!(one_pending(&home).await?["id"], json!(id));
+    assert!(audit_actions(&home)?.iter().any(|(a, _)| a == "refused"));
+    assert!(!home.cli(&["approve", &id, "--deny"])?.status.success());
+    let (r, agent) = call.await??;
+    assert!(
+        r.text().starts_with("Still waiting"),
+        "denying from the terminal is refused too: {r:?}"
+    );
+    // This agent goes away; its request is cancelled with it.
+    agent.stop().await;
+    poll(std::time::Duration::from_secs(5), || {
+        home.cli_json(&["pending"])
+            .ok()?
+            .as_array()?
+            .is_empty()
+            .then_some(())
+    })?;
+    let agent = Agent::start(&home).await?;
+
+    // A vault that explicitly allows it: the interactive prompt approves.
+    let call = ask(agent, "term");
+    one_pending(&home).await?;
+    let mut cli = home
+        .command(&bin("agent-vault"))
+        .arg("approve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = cli.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(b"y\n")?;
+    }
+    let out = cli.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("reason (the agent's words): terminal") && text.contains("approved"),
+        "{text}"
+    );
+    let (r, agent) = call.await??;
+    assert_eq!(r.texts, ["other-secret-91c2"], "{r:?}");
+    let device: String = rusqlite::Connection::open(home.db())?.query_row(
+        "SELECT device_id FROM audit WHERE action = 'approved' AND vault = 'term'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(device, format!("terminal:uid {}", nix::unistd::geteuid()));
+    agent.stop().await;
+    Ok(())
+}

@@ -142,6 +142,7 @@ pub fn parse_config(
                 file: file_path,
                 approvers: v.approval.approvers,
                 require_totp: v.approval.require == super::ApprovalFactor::Totp,
+                allow_terminal: v.approval.allow_terminal,
             },
         );
     }

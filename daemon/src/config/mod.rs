@@ -48,6 +48,8 @@ pub struct VaultConfig {
     pub approvers: u32,
     /// Approving also needs a code from the enrolled authenticator app.
     pub require_totp: bool,
+    /// `agent-vault approve` is allowed even when admins are agents.
+    pub allow_terminal: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -43,6 +43,9 @@ pub struct VaultApproval {
     /// Distinct paired devices that must approve (quorum), 1 to 5.
     pub approvers: u32,
     pub require: ApprovalFactor,
+    /// Allow `agent-vault approve` even when the admin uid is also an agent
+    /// uid. That is no protection against a co-located agent.
+    pub allow_terminal: bool,
 }
 
 impl Default for VaultApproval {
@@ -50,6 +53,7 @@ impl Default for VaultApproval {
         Self {
             approvers: 1,
             require: ApprovalFactor::Device,
+            allow_terminal: false,
         }
     }
 }

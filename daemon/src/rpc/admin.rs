@@ -4,8 +4,9 @@ use agent_vault_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
 
 use crate::audit::writer::StoreCmd;
-use crate::broker::Operation;
+use crate::broker::{Decided, Operation};
 use crate::clock;
+use crate::decisions;
 use crate::events;
 use crate::grants::{Grant, RevokeTarget};
 use crate::state::AppState;
@@ -267,6 +268,68 @@ impl Admin for AdminService {
             None,
         );
         Ok(Response::new(pb::RevokeDeviceReply { revoked: true }))
+    }
+
+    async fn decide(
+        &self,
+        req: Request<pb::DecideRequest>,
+    ) -> Result<Response<pb::DecideReply>, Status> {
+        let peer = super::peer::peer_of(&req)?;
+        let r = req.into_inner();
+        let pending = self
+            .0
+            .broker
+            .get(&r.request_id)
+            .ok_or_else(|| Status::not_found("no such request (it may have expired)"))?;
+        // The terminal is the admin's; it is a separate approver only when
+        // the admin is not also an agent.
+        if self.0.agent_uids.contains(&peer.uid) && !pending.allow_terminal {
+            events::record_plain(
+                &self.0,
+                "refused",
+                "",
+                &format!(
+                    "terminal approval of {} refused: uid {} is an agent uid",
+                    pending.id, peer.uid
+                ),
+                None,
+            );
+            return Err(Status::permission_denied(format!(
+                "terminal approval is off: uid {} is both an admin and an agent, so an agent could approve its own request. \
+                 Approve on a paired device, run the daemon with separate agent and admin users (SECURITY.md), or set \
+                 \"approval\": {{\"allowTerminal\": true}} on vault \"{}\" (no protection against a co-located agent)",
+                peer.uid, pending.vault.name
+            )));
+        }
+        if r.approve && pending.require_totp {
+            return Err(Status::failed_precondition(
+                "this vault needs an authenticator code: approve it on a paired device",
+            ));
+        }
+        let device = format!("terminal:uid {}", peer.uid);
+        let window = r.window_minutes.unwrap_or(f64::MAX);
+        match decisions::decide(
+            &self.0,
+            &r.request_id,
+            r.approve,
+            &device,
+            window,
+            clock::now_ms(),
+        )
+        .await
+        {
+            Ok(Decided::Final(req)) => Ok(Response::new(pb::DecideReply {
+                outcome: match req.state() {
+                    crate::broker::State::Denied { .. } => "denied",
+                    _ => "approved",
+                }
+                .into(),
+            })),
+            Ok(Decided::Partial { .. }) => Ok(Response::new(pb::DecideReply {
+                outcome: "partial".into(),
+            })),
+            Err(e) => Err(Status::failed_precondition(e.to_string())),
+        }
     }
 
     async fn pair(&self, req: Request<pb::PairRequest>) -> Result<Response<pb::PairReply>, Status> {
