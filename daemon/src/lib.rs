@@ -103,6 +103,20 @@ fn resolve_uids(list: &UserRefList, own: u32) -> anyhow::Result<HashSet<u32>> {
         .collect()
 }
 
+fn socket_group(access: &AccessList) -> anyhow::Result<Option<nix::unistd::Gid>> {
+    Ok(match &access.socket_group {
+        None => None,
+        Some(config::UserRef::Uid(gid)) => Some(nix::unistd::Gid::from_raw(*gid)),
+        Some(config::UserRef::Name(name)) => Some(
+            nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .map(|g| g.gid)
+                .with_context(|| format!("access.socketGroup: unknown group {name:?}"))?,
+        ),
+    })
+}
+
 fn roles(access: &AccessList, own: u32) -> anyhow::Result<(HashSet<u32>, HashSet<u32>)> {
     Ok((
         resolve_uids(&access.agents, own)?,
@@ -115,15 +129,20 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let state_dir = agent_vault_proto::paths::state_dir()?;
     let socket_path = agent_vault_proto::paths::socket_path()?;
     socket::secure_dir(&state_dir)?;
-    if let Some(dir) = socket_path.parent() {
-        socket::secure_dir(dir)?;
-    }
     hardening::harden_process();
-    let _lock = socket::lock(&socket_path)?;
-
     let config = own_config(&opts, &state_dir)?;
     let own_uid = nix::unistd::geteuid().as_raw();
     let (agent_uids, admin_uids) = roles(&config.access, own_uid)?;
+    let socket_group = socket_group(&config.access)?;
+    if let Some(dir) = socket_path.parent() {
+        if socket_group.is_some() && dir == state_dir {
+            anyhow::bail!(
+                "with access.socketGroup the socket needs a directory of its own, apart from the state directory: set AGENT_VAULT_SOCKET (e.g. /run/agent-vault/agent-vault.sock)"
+            );
+        }
+        socket::secure_dir_for(dir, socket_group)?;
+    }
+    let _lock = socket::lock(&socket_path)?;
 
     let db = state_dir.join("agent-vault.db");
     let webhooks_queued = Arc::new(Notify::new());
@@ -179,7 +198,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         webhooks_queued,
     }));
 
-    let listener = socket::bind(&socket_path)?;
+    let listener = socket::bind(&socket_path, socket_group)?;
     let rpc = tokio::spawn(rpc::serve(state.clone(), listener));
     let web_shutdown = state.shutdown.clone();
     let web = tokio::spawn(

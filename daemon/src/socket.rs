@@ -35,12 +35,24 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SocketError + '_ {
 
 /// Creates `dir` (0700) if missing and checks that it is safe.
 pub fn secure_dir(dir: &Path) -> Result<(), SocketError> {
+    secure_dir_for(dir, None)
+}
+
+/// As [`secure_dir`]; with a group, the directory is 0750 and belongs to
+/// that group, so its members can reach the socket but not change it.
+pub fn secure_dir_for(dir: &Path, group: Option<nix::unistd::Gid>) -> Result<(), SocketError> {
+    let mode = if group.is_some() { 0o750 } else { 0o700 };
     if std::fs::symlink_metadata(dir).is_err() {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(mode)
             .create(dir)
             .map_err(io(dir))?;
+        if let Some(gid) = group {
+            nix::unistd::chown(dir, None, Some(gid)).map_err(|e| io(dir)(e.into()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .map_err(io(dir))?;
+        }
     }
     let meta = std::fs::symlink_metadata(dir).map_err(io(dir))?;
     let unsafe_dir = |why: &str| SocketError::UnsafeDir {
@@ -60,13 +72,21 @@ pub fn secure_dir(dir: &Path) -> Result<(), SocketError> {
             meta.uid()
         )));
     }
-    if meta.mode() & 0o077 != 0 {
-        return Err(unsafe_dir(&format!(
+    match group {
+        None if meta.mode() & 0o077 != 0 => Err(unsafe_dir(&format!(
             "has mode {:o}; it must not be open to group or other (chmod 700 it)",
             meta.mode() & 0o777
-        )));
+        ))),
+        Some(gid) if meta.gid() != gid.as_raw() || meta.mode() & 0o027 != 0 => {
+            Err(unsafe_dir(&format!(
+                "has group {} and mode {:o}; with a socket group it must be group {} with mode 750 (chgrp and chmod it)",
+                meta.gid(),
+                meta.mode() & 0o777,
+                gid.as_raw()
+            )))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Holds the single-daemon lock for as long as it lives.
@@ -98,7 +118,10 @@ pub fn lock(socket: &Path) -> Result<DaemonLock, SocketError> {
 
 /// Binds the socket (0600). A leftover socket file is removed only after a
 /// connect attempt to it is refused (nobody is listening).
-pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener, SocketError> {
+pub fn bind(
+    socket: &Path,
+    group: Option<nix::unistd::Gid>,
+) -> Result<tokio::net::UnixListener, SocketError> {
     if std::fs::symlink_metadata(socket).is_ok() {
         match std::os::unix::net::UnixStream::connect(socket) {
             Ok(_) => {
@@ -115,7 +138,21 @@ pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener, SocketError> {
         }
     }
     let listener = tokio::net::UnixListener::bind(socket).map_err(io(socket))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(io(socket))?;
+    // The directory already keeps others out while the mode is set.
+    let mode = match group {
+        Some(gid) => {
+            // Usually the socket already has the group (the directory's, or
+            // the daemon's own); chown only when it must, since a hardened
+            // unit filters the chown system calls.
+            let meta = std::fs::symlink_metadata(socket).map_err(io(socket))?;
+            if meta.gid() != gid.as_raw() {
+                nix::unistd::chown(socket, None, Some(gid)).map_err(|e| io(socket)(e.into()))?;
+            }
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(mode)).map_err(io(socket))?;
     Ok(listener)
 }
 

@@ -67,13 +67,20 @@ pub async fn connect(socket: &Path, client_kind: &str) -> Result<Connection, Con
     let admin = AdminClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let hello = agent
-        .hello(pb::HelloRequest {
-            protocol: PROTOCOL_VERSION,
-            version: VERSION.to_string(),
-            client_kind: client_kind.to_string(),
-        })
-        .await
+    let request = pb::HelloRequest {
+        protocol: PROTOCOL_VERSION,
+        version: VERSION.to_string(),
+        client_kind: client_kind.to_string(),
+    };
+    // The CLI speaks to the admin service, the shim to the agent service:
+    // each role's allow-list decides who may even say hello.
+    let mut admin = admin;
+    let hello = if client_kind == "cli" {
+        admin.hello(request).await
+    } else {
+        agent.hello(request).await
+    };
+    let hello = hello
         .map_err(|status| match status.code() {
             tonic::Code::Unavailable | tonic::Code::Unknown => ConnectError::NotRunning {
                 path: socket.to_path_buf(),
@@ -165,7 +172,7 @@ mod tests {
                 .add_service(AgentServer::new(FutureDaemon))
                 .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
         );
-        match connect(&socket, "cli").await {
+        match connect(&socket, "shim").await {
             Err(e @ ConnectError::Mismatch { .. }) => {
                 let msg = e.to_string();
                 assert!(

@@ -282,6 +282,11 @@ impl Agent {
     pub async fn start_in(home: &Home, cwd: &Path) -> Result<Self> {
         let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
         cmd.current_dir(cwd);
+        Self::spawn(cmd).await
+    }
+
+    /// Drives a shim started by `cmd` (which may set its uid, env, …).
+    pub async fn spawn(cmd: tokio::process::Command) -> Result<Self> {
         let transport = TokioChildProcess::builder(cmd)
             .stderr(Stdio::inherit())
             .spawn()?

@@ -21,22 +21,17 @@ fn tool_available(name: &str) -> bool {
     found
 }
 
-#[test]
-fn the_systemd_unit_verifies() -> Result<()> {
-    if !tool_available("systemd-analyze") {
-        return Ok(());
-    }
-    let unit = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../systemd/agent-vault.service"
-    ))?;
-    assert!(unit.contains("ExecStart=%h/.cargo/bin/agent-vaultd"));
+/// Verifies a unit with `systemd-analyze`, its ExecStart pointed at the
+/// built daemon; returns the offline security exposure score.
+fn verify_unit(file: &str, exec: &str) -> Result<Option<f64>> {
+    let unit =
+        std::fs::read_to_string(format!("{}/../systemd/{file}", env!("CARGO_MANIFEST_DIR")))?;
+    assert!(unit.contains(&format!("ExecStart={exec}")), "{file}");
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("agent-vault.service");
-    let daemon = bin("agent-vaultd");
     std::fs::write(
         &path,
-        unit.replace("%h/.cargo/bin/agent-vaultd", &daemon.display().to_string()),
+        unit.replace(exec, &bin("agent-vaultd").display().to_string()),
     )?;
     let out = Command::new("systemd-analyze")
         .arg("verify")
@@ -45,8 +40,35 @@ fn the_systemd_unit_verifies() -> Result<()> {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && err.trim().is_empty(),
-        "systemd-analyze verify: {err}"
+        "systemd-analyze verify {file}: {err}"
     );
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(&path)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok()))
+}
+
+#[test]
+fn the_systemd_units_verify() -> Result<()> {
+    if !tool_available("systemd-analyze") {
+        return Ok(());
+    }
+    verify_unit("agent-vault.service", "%h/.cargo/bin/agent-vaultd")?;
+    let exposure = verify_unit(
+        "agent-vault-hardened.service",
+        "/usr/local/bin/agent-vaultd",
+    )?;
+    // systemd-analyze rates 0 (locked down) to 10 (exposed); "OK" is under 2.
+    if let Some(score) = exposure {
+        assert!(score < 2.0, "the hardened unit's exposure is {score}");
+    }
     Ok(())
 }
 

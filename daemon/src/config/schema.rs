@@ -161,10 +161,14 @@ impl Default for ApprovalSettings {
 /// `access`: which uids may use the agent and admin RPCs (user names or
 /// uids). Empty means the daemon's own uid.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 pub struct AccessList {
     pub agents: Vec<UserRef>,
     pub admins: Vec<UserRef>,
+    /// A group (name or gid) whose members may reach the socket: its
+    /// directory becomes 0750 and the socket 0660 with that group. For the
+    /// hardened set-up, where the daemon runs as its own user.
+    pub socket_group: Option<UserRef>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
