@@ -131,6 +131,33 @@ impl Home {
     }
 }
 
+/// The test values of [`TEST_SECRETS`] and the other suites: none of them
+/// may ever appear in a log (scripts/test.sh greps `target/e2e-logs`).
+pub const SECRET_VALUES: [&str; 5] = [
+    "value-of-api-key-7f3a",
+    "other-secret-91c2",
+    "postgres://u:p@h/db",
+    "locked-value-5e1f",
+    "s3cr3t",
+];
+
+/// A fresh log file under `target/e2e-logs`, kept after the test so that
+/// the whole run's logs can be searched for secret values.
+pub fn log_path(kind: &str) -> PathBuf {
+    let dir = bin("agent-vaultd")
+        .parent()
+        .and_then(Path::parent)
+        .map(|t| t.join("e2e-logs"))
+        .unwrap_or_else(std::env::temp_dir);
+    let _ = std::fs::create_dir_all(&dir);
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    dir.join(format!(
+        "{kind}-{}-{}.log",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
+}
+
 /// Polls `f` every 20 ms until it returns Some, or fails after `timeout`.
 pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
     let start = Instant::now();
@@ -155,12 +182,7 @@ impl Daemon {
     /// Starts the daemon (`configure` may change the command, e.g. its uid)
     /// and waits until `agent-vault status` answers.
     pub fn start(home: &Home, configure: impl FnOnce(&mut Command)) -> Result<Self> {
-        let log = home.dir.path().join(format!(
-            "daemon-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
+        let log = log_path("daemon");
         let mut cmd = home.command(&bin("agent-vaultd"));
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -52,7 +52,7 @@ async fn agents_reach_the_socket_but_not_the_daemons_files() -> Result<()> {
     let agent_home = root.join("agent-home");
     std::fs::create_dir(&agent_home)?;
 
-    let log = root.join("hardened.log");
+    let log = log_path("daemon-hardened");
     let mut cmd = home.command(&bin("agent-vaultd"));
     cmd.env("AGENT_VAULT_SOCKET", &socket)
         .arg("--config")

@@ -74,7 +74,7 @@ async fn a_peer_with_another_uid_is_refused_and_audited() -> Result<()> {
     let nogroup = nix::unistd::Gid::from_raw(65534);
     std::fs::set_permissions(home.dir.path(), std::fs::Permissions::from_mode(0o755))?;
     nix::unistd::chown(&home.state, Some(nobody), Some(nogroup))?;
-    let log = home.dir.path().join("nobody.log");
+    let log = log_path("daemon-nobody");
     let mut cmd = home.command(&bin("agent-vaultd"));
     cmd.uid(65534)
         .gid(65534)
