@@ -138,6 +138,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn concurrent_writers_are_serialized() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "# shared\n")?;
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let p = EnvFileProvider::new("v".into(), path.clone());
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let key = format!("K{t}_{i}");
+                        let value = SecretString::new(format!("value {t} {i}"));
+                        p.set(&[(key, value)]).map_err(|e| e.to_string())?;
+                    }
+                    Ok::<(), String>(())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().map_err(|_| "writer panicked")??;
+        }
+        // No write was lost to a concurrent read-modify-write.
+        let text = std::fs::read_to_string(&path)?;
+        assert!(text.starts_with("# shared\n"));
+        let entries = dotenv::parse(&text);
+        assert_eq!(entries.len(), 200);
+        for t in 0..8 {
+            for i in 0..25 {
+                assert_eq!(
+                    dotenv::get(&text, &format!("K{t}_{i}")).as_deref(),
+                    Some(format!("value {t} {i}").as_str())
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
     fn reads_fresh_and_writes_atomically_with_mode_0600() -> Result<(), Box<dyn std::error::Error>>
     {
         let dir = tempfile::tempdir()?;
