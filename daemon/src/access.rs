@@ -14,7 +14,7 @@ use agent_vault_proto::pb;
 use crate::broker::{NewRequest, Operation, PendingApproval, State};
 use crate::clock;
 use crate::config::{TtlScope, load_config};
-use crate::devices::random_token;
+use crate::devices::random_id;
 use crate::events::{self, Decision};
 use crate::providers::ProviderError;
 use crate::secret::{SecretString, mask};
@@ -84,7 +84,7 @@ pub fn open_session(
         }
     };
     let session = Arc::new(Session {
-        id: random_token(18),
+        id: random_id(16),
         requester,
         project,
         opened_ms: clock::now_ms(),
@@ -331,7 +331,7 @@ pub async fn access(
                 scope: vault_cfg.ttl_scope,
                 expire_ms: clock::minutes_ms(approval.expire_minutes),
             },
-            random_token(12),
+            random_id(12),
             now_ms,
         )
         .map_err(|e| AccessError::TooMany(e.to_string()))?;

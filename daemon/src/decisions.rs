@@ -4,7 +4,7 @@
 use crate::broker::{DecideError, Decided, Operation, PendingApproval};
 use crate::clock;
 use crate::config::TtlScope;
-use crate::devices::random_token;
+use crate::devices::random_id;
 use crate::events::{self, Decision};
 use crate::grants::Grant;
 use crate::state::AppState;
@@ -119,7 +119,7 @@ pub async fn decide(
 
 fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {
     let grant = |name: Option<&String>, session: Option<&str>| Grant {
-        id: random_token(9),
+        id: random_id(8),
         vault: req.vault.clone(),
         scope: req.scope,
         name: name.cloned(),

@@ -32,6 +32,17 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// A random identifier shown to people and typed on command lines:
+/// lowercase hex, so it never starts with '-' (which a CLI would take for a
+/// flag) and needs no quoting. Secrets use [`random_token`].
+pub fn random_id(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if getrandom::fill(&mut buf).is_err() {
+        std::process::abort();
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn sha256(data: &[u8]) -> Vec<u8> {
     Sha256::digest(data).to_vec()
 }
@@ -189,7 +200,7 @@ impl Devices {
     }
 
     fn create_device(inner: &mut Inner, label: &str, now_ms: i64) -> (DeviceRecord, String) {
-        let id = random_token(9);
+        let id = random_id(8);
         let secret = random_token(32);
         let record = DeviceRecord {
             id: id.clone(),
@@ -219,7 +230,7 @@ impl Devices {
         inner
             .requests
             .retain(|_, r| r.expires_ms + PAIRING_TTL_MS > now_ms);
-        let id = random_token(9);
+        let id = random_id(8);
         let claim = random_token(32);
         inner.requests.insert(
             id.clone(),
@@ -476,6 +487,18 @@ mod tests {
         assert_eq!(d.check_totp(&next, now + 30), Ok(()));
         assert!(d.reset_totp());
         assert!(d.enroll_totp().is_ok());
+    }
+
+    #[test]
+    fn ids_are_safe_on_a_command_line() {
+        for _ in 0..200 {
+            let id = random_id(12);
+            assert_eq!(id.len(), 24);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+        }
     }
 
     #[test]
