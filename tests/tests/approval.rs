@@ -237,14 +237,18 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn deny_expiry_and_joining_a_pending_request() -> Result<()> {
     let home = Home::with_config(
-        &TEST_CONFIG.replace("\"expireMinutes\": 10", "\"expireMinutes\": 0.05"),
+        // Expiry (4.8 s, swept each second) falls after the first call's
+        // wait (4 s) and well before the second call's (8 s).
+        &TEST_CONFIG
+            .replace("\"expireMinutes\": 10", "\"expireMinutes\": 0.08")
+            .replace("\"waitSeconds\": 3", "\"waitSeconds\": 4"),
     )?;
     let daemon = home.start_daemon()?;
     let approver = Approver::pair(&home, &daemon.base_url).await?;
     let agent = Agent::start(&home).await?;
     let args = json!({"vault": "dev", "name": "OTHER", "reason": "join me"});
 
-    // waitSeconds is 3: the first call returns "still waiting", the second joins.
+    // waitSeconds is 4: the first call returns "still waiting", the second joins.
     let first = agent.call("get_secret", args.clone()).await?;
     assert!(
         !first.is_error && first.text().starts_with("Still waiting for approval at"),
@@ -262,7 +266,7 @@ async fn deny_expiry_and_joining_a_pending_request() -> Result<()> {
         link.ends_with(pending["id"].as_str().unwrap_or("?")),
         "{link}"
     );
-    // ... and the joined request expires after 3 s (expireMinutes 0.05).
+    // ... and the joined request expires at 4.8 s (expireMinutes 0.08).
     let second = agent.call("get_secret", args.clone()).await?;
     assert!(
         second.is_error && second.text().contains("expired"),
