@@ -1,12 +1,13 @@
 //! The approver's side: approve or deny a pending request (once), open the
 //! approval window, apply an approved write, record it all.
 
+use crate::audit::writer::StoreCmd;
 use crate::broker::{DecideError, Decided, Operation, PendingApproval};
 use crate::clock;
 use crate::config::TtlScope;
 use crate::devices::random_id;
 use crate::events::{self, Decision};
-use crate::grants::Grant;
+use crate::grants::{Grant, RevokeTarget};
 use crate::state::AppState;
 
 /// The windows an approver may choose, in minutes: the configured one and
@@ -137,11 +138,31 @@ fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {
     };
     let mut grants = state.grants();
     for g in new {
-        state
-            .store
-            .send(crate::audit::writer::StoreCmd::PutGrant(g.clone()));
+        state.store.send(StoreCmd::PutGrant(g.clone()));
         grants.insert(g);
     }
+}
+
+/// Ends windows at once; returns how many.
+pub fn revoke(state: &AppState, target: &RevokeTarget, device_id: &str) -> usize {
+    let gone = state.grants().revoke(target);
+    if !gone.is_empty() {
+        state.store.send(StoreCmd::DeleteGrants(
+            gone.iter().map(|g| g.id.clone()).collect(),
+        ));
+        for g in &gone {
+            state.store.audit(crate::audit::AuditEvent {
+                timestamp_ms: clock::now_ms(),
+                secret_name: g.name.clone().unwrap_or_default(),
+                action: "revoked".into(),
+                scope: g.scope.as_str().into(),
+                vault: Some(g.vault.clone()),
+                device_id: device_id.into(),
+                ..Default::default()
+            });
+        }
+    }
+    gone.len()
 }
 
 #[cfg(test)]

@@ -63,7 +63,6 @@ pub struct DaemonPaths {
 
 pub struct Inner {
     pub paths: DaemonPaths,
-    pub started_ms: i64,
     pub started: std::time::Instant,
     /// Uids allowed to use the agent RPCs and the admin RPCs.
     pub agent_uids: HashSet<u32>,

@@ -65,16 +65,32 @@ pub async fn run(state: AppState) {
     }
 }
 
+/// The endpoint for logs: scheme and host only, since webhook URLs (Slack's,
+/// say) often carry their credential in the path.
+fn endpoint(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?")))
+        .unwrap_or_else(|| "(invalid url)".into())
+}
+
 async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) {
     let hook = state
         .project(Path::new(&item.config_path))
         .and_then(|p| p.config.webhooks.get(item.hook_index as usize).cloned())
         .filter(|h| h.url == item.url);
+    // Until the config that queued it is loaded again (a project registers
+    // when one of its shims connects), its authorization is unknown: wait
+    // rather than send without it.
+    let Some(hook) = hook else {
+        retry(state, item, "its config is not loaded yet".into());
+        return;
+    };
     let mut request = client
         .post(&item.url)
         .header("content-type", "application/json")
         .body(item.payload.clone());
-    if let Some(auth) = hook.as_ref().and_then(|h| h.authorization.as_ref()) {
+    if let Some(auth) = hook.authorization.as_ref() {
         request = request.header("authorization", auth.expose());
     }
     let result = request.send().await;
@@ -85,16 +101,20 @@ async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) 
     }
     let why = match result {
         Ok(r) => format!("HTTP {}", r.status()),
-        // reqwest errors name the URL, never the headers.
-        Err(e) => e.to_string(),
+        Err(e) => e.without_url().to_string(),
     };
+    retry(state, item, why);
+}
+
+fn retry(state: &AppState, item: &OutboxItem, why: String) {
     let attempts = item.attempts + 1;
+    let url = endpoint(&item.url);
     if attempts >= MAX_ATTEMPTS {
-        tracing::error!(url = %item.url, attempts, error = %why, "webhook dropped after too many failures");
+        tracing::error!(%url, attempts, error = %why, "webhook dropped after too many failures");
         state.store.send(StoreCmd::WebhookDone(item.id));
         return;
     }
-    tracing::warn!(url = %item.url, attempts, error = %why, "webhook delivery failed; will retry");
+    tracing::warn!(%url, attempts, error = %why, "webhook delivery failed; will retry");
     state.store.send(StoreCmd::WebhookRetry {
         id: item.id,
         attempts,
@@ -104,7 +124,15 @@ async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) 
 
 #[cfg(test)]
 mod tests {
-    use super::backoff_ms;
+    use super::{backoff_ms, endpoint};
+
+    #[test]
+    fn logs_name_only_the_endpoint() {
+        assert_eq!(
+            endpoint("https://hooks.slack.com/services/T00/B00/secretpart"),
+            "https://hooks.slack.com"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -121,12 +121,6 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// A row as read back for `agent-vault audit`.
-#[derive(Debug, Clone)]
-pub struct AuditRecord {
-    pub row: ChainedRow,
-}
-
 #[derive(Debug, Clone)]
 pub struct DeviceRecord {
     pub id: String,

@@ -7,7 +7,7 @@ use super::schema::{RawConfig, RawEvents, VaultKind};
 use super::{ProjectConfig, VaultConfig, WebhookConfig};
 use crate::secret::SecretString;
 
-pub use agent_vault_proto::project::{find_config, referenced_env_names};
+pub use agent_vault_proto::project::find_config;
 
 /// Resolves the value of an `env:NAME` reference.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;

@@ -8,7 +8,6 @@ mod schema;
 
 pub use load::{
     ConfigError, EnvLookup, default_config_text, find_config, load_config, parse_config,
-    referenced_env_names,
 };
 pub use schema::{
     AccessList, ApprovalFactor, ApprovalSettings, TtlScope, UserRef, VaultApproval, VaultKind,

@@ -30,10 +30,6 @@ impl EnvFileProvider {
         Self { vault, path }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn io(&self, source: std::io::Error) -> ProviderError {
         ProviderError::Io {
             vault: self.vault.clone(),

@@ -3,7 +3,6 @@
 use agent_vault_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
 
-use crate::audit::writer::StoreCmd;
 use crate::broker::{Decided, Operation};
 use crate::clock;
 use crate::decisions;
@@ -171,7 +170,7 @@ impl Admin for AdminService {
                 }
             }
         };
-        let gone = revoke(&self.0, &target, "");
+        let gone = decisions::revoke(&self.0, &target, "");
         Ok(Response::new(pb::RevokeReply {
             revoked: gone as u32,
         }))
@@ -358,26 +357,4 @@ impl Admin for AdminService {
             needs_approval,
         }))
     }
-}
-
-/// Ends windows at once; returns how many.
-pub fn revoke(state: &AppState, target: &RevokeTarget, device_id: &str) -> usize {
-    let gone = state.grants().revoke(target);
-    if !gone.is_empty() {
-        state.store.send(StoreCmd::DeleteGrants(
-            gone.iter().map(|g| g.id.clone()).collect(),
-        ));
-        for g in &gone {
-            state.store.audit(crate::audit::AuditEvent {
-                timestamp_ms: clock::now_ms(),
-                secret_name: g.name.clone().unwrap_or_default(),
-                action: "revoked".into(),
-                scope: g.scope.as_str().into(),
-                vault: Some(g.vault.clone()),
-                device_id: device_id.into(),
-                ..Default::default()
-            });
-        }
-    }
-    gone.len()
 }

@@ -381,7 +381,7 @@ async fn grant_revoke(
         Ok(me) => me,
         Err(refuse) => return refuse(),
     };
-    crate::rpc::admin::revoke(&state, &RevokeTarget::Id(form.id), &me.id);
+    decisions::revoke(&state, &RevokeTarget::Id(form.id), &me.id);
     Redirect::to("/").into_response()
 }
 
