@@ -162,9 +162,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cli.json {
                 out(json!({
                     "version": s.version, "protocol": s.protocol, "pid": s.pid, "uptimeMs": s.uptime_ms,
-                    "approvalUrl": s.approval_base_url, "tunnel": s.tunnel, "stateDir": s.state_dir, "socket": s.socket_path,
+                    "approvalUrl": s.approval_base_url, "tunnel": s.tunnel, "passkeys": s.passkeys, "stateDir": s.state_dir, "socket": s.socket_path,
                     "vaults": s.vaults.iter().map(|v| json!({"name": v.name, "config": v.config_path, "type": v.kind,
-                        "ttl": v.ttl_minutes, "ttlScope": v.ttl_scope, "writable": v.writable})).collect::<Vec<_>>(),
+                        "ttl": v.ttl_minutes, "ttlScope": v.ttl_scope, "writable": v.writable,
+                        "require": v.require, "approvers": v.approvers})).collect::<Vec<_>>(),
                     "devices": s.devices.iter().map(|d| json!({"id": d.id, "label": d.label, "pairedAtMs": d.paired_at_ms, "lastSeenMs": d.last_seen_ms})).collect::<Vec<_>>(),
                     "pending": s.pending_count,
                     "agentUids": s.agent_uids, "adminUids": s.admin_uids,
@@ -181,17 +182,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             println!("approvals: {}", s.approval_base_url);
             println!("tunnel:    {}", s.tunnel);
+            println!("passkeys:  {}", s.passkeys);
             println!("socket:    {}", s.socket_path);
             println!("state:     {}", s.state_dir);
             println!("vaults:");
             for v in &s.vaults {
+                let approval = match (v.require.as_str(), v.approvers) {
+                    ("device", 1) => String::new(),
+                    (f, 1) => format!(", approve with {f}"),
+                    (f, n) => format!(", approve with {f} on {n} devices"),
+                };
                 println!(
-                    "  {} ({}, ttl {} min, scope {}{}) from {}",
+                    "  {} ({}, ttl {} min, scope {}{}{}) from {}",
                     v.name,
                     v.kind,
                     v.ttl_minutes,
                     v.ttl_scope,
                     if v.writable { ", writable" } else { "" },
+                    approval,
                     v.config_path
                 );
             }

@@ -293,6 +293,7 @@ pub async fn access(
                     requester: &session.requester,
                     device_id: "",
                     detail: "",
+                    approval_digest: "",
                     now_ms,
                 },
             );
@@ -326,7 +327,7 @@ pub async fn access(
                 session: session.clone(),
                 ttl_minutes: vault_cfg.ttl_minutes,
                 approvers_needed: vault_cfg.approvers,
-                require_totp: vault_cfg.require_totp,
+                factor: vault_cfg.factor,
                 allow_terminal: vault_cfg.allow_terminal,
                 scope: vault_cfg.ttl_scope,
                 expire_ms: clock::minutes_ms(approval.expire_minutes),
@@ -376,6 +377,7 @@ async fn deliver(
                 requester: &session.requester,
                 device_id: "",
                 detail: "",
+                approval_digest: "",
                 now_ms,
             },
         );

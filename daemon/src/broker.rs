@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use crate::config::TtlScope;
+use crate::config::{ApprovalFactor, TtlScope};
 use crate::grants::VaultId;
 use crate::secret::SecretString;
 use crate::session::Session;
@@ -93,8 +93,8 @@ pub struct PendingApproval {
     pub scope: TtlScope,
     /// Distinct devices that must approve (quorum).
     pub approvers_needed: u32,
-    /// Approving needs an authenticator code too.
-    pub require_totp: bool,
+    /// What approving needs beyond a paired device's cookie.
+    pub factor: ApprovalFactor,
     /// Terminal approval allowed even when the admin is an agent uid.
     pub allow_terminal: bool,
     /// Devices that approved so far, while fewer than needed.
@@ -181,7 +181,7 @@ pub struct NewRequest {
     pub scope: TtlScope,
     pub expire_ms: i64,
     pub approvers_needed: u32,
-    pub require_totp: bool,
+    pub factor: ApprovalFactor,
     pub allow_terminal: bool,
 }
 
@@ -306,7 +306,7 @@ impl Broker {
             ttl_minutes: new.ttl_minutes,
             scope: new.scope,
             approvers_needed: new.approvers_needed.max(1),
-            require_totp: new.require_totp,
+            factor: new.factor,
             allow_terminal: new.allow_terminal,
             approvals: Mutex::new(Vec::new()),
             state: tx,
@@ -485,7 +485,7 @@ mod tests {
             scope: TtlScope::Secret,
             expire_ms: 1_000,
             approvers_needed: 1,
-            require_totp: false,
+            factor: ApprovalFactor::Device,
             allow_terminal: false,
         }
     }

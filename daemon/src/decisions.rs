@@ -24,22 +24,48 @@ pub fn window_choices(configured: f64) -> Vec<f64> {
     v
 }
 
+/// The window an approver's choice amounts to: no longer than configured,
+/// and none for a choice that is not a number.
+pub fn effective_window(configured: f64, requested: f64) -> f64 {
+    if requested.is_finite() {
+        requested.clamp(0.0, configured)
+    } else {
+        0.0
+    }
+}
+
+/// Who decides, and what a passkey proved (if one was used).
+pub struct Approver<'a> {
+    pub device_id: &'a str,
+    /// Hex digest of the request a passkey signed for; empty otherwise.
+    pub approval_digest: &'a str,
+}
+
+impl<'a> Approver<'a> {
+    pub fn device(device_id: &'a str) -> Self {
+        Self {
+            device_id,
+            approval_digest: "",
+        }
+    }
+}
+
 /// Approves (with a window no longer than configured) or denies. With a
 /// quorum, an approval before the last one needed returns `Partial`.
 pub async fn decide(
     state: &AppState,
     id: &str,
     approve: bool,
-    device_id: &str,
+    approver: Approver<'_>,
     requested_window: f64,
     now_ms: i64,
 ) -> Result<Decided, DecideError> {
+    let Approver {
+        device_id,
+        approval_digest,
+    } = approver;
     let configured = state.broker.get(id).map_or(0.0, |r| r.ttl_minutes);
-    let window = if requested_window.is_finite() {
-        requested_window.clamp(0.0, configured)
-    } else {
-        0.0
-    };
+    let window = effective_window(configured, requested_window);
     let req = match state
         .broker
         .decide(id, approve, device_id, window, now_ms)?
@@ -53,6 +79,7 @@ pub async fn decide(
                 &Decision {
                     device_id,
                     detail: &detail,
+                    approval_digest,
                     ..Decision::for_request(&req, "partial_approval", now_ms)
                 },
             );
@@ -88,6 +115,7 @@ pub async fn decide(
                 &Decision {
                     device_id,
                     ttl_expires_ms,
+                    approval_digest,
                     ..Decision::for_request(&req, "approved", now_ms)
                 },
             );
@@ -109,6 +137,7 @@ pub async fn decide(
                 &Decision {
                     device_id,
                     detail: &detail,
+                    approval_digest,
                     ..Decision::for_request(&req, "approved", now_ms)
                 },
             );

@@ -23,6 +23,8 @@ pub struct Decision<'a> {
     pub requester: &'a Requester,
     pub device_id: &'a str,
     pub detail: &'a str,
+    /// Hex digest a passkey signed for (empty without a passkey).
+    pub approval_digest: &'a str,
     pub now_ms: i64,
 }
 
@@ -41,6 +43,7 @@ impl<'a> Decision<'a> {
             requester: &req.session.requester,
             device_id: "",
             detail: "",
+            approval_digest: "",
             now_ms,
         }
     }
@@ -61,6 +64,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             requester: Some(d.requester.clone()),
             device_id: d.device_id.to_string(),
             detail: d.detail.to_string(),
+            approval_digest: d.approval_digest.to_string(),
         });
     }
     if !matches!(d.action, "approved" | "denied" | "auto_approved") {
@@ -96,6 +100,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
                 "mcpClient": d.requester.mcp_client,
             },
             "device": (!d.device_id.is_empty()).then_some(d.device_id),
+            "approvalDigest": (!d.approval_digest.is_empty()).then_some(d.approval_digest),
         });
         state.store.send(StoreCmd::Webhook {
             config_path: d.vault.config.to_string(),

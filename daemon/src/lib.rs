@@ -17,6 +17,7 @@ pub mod events;
 pub mod fuzz_checks;
 pub mod grants;
 pub mod hardening;
+pub mod passkeys;
 pub mod providers;
 pub mod rpc;
 pub mod secret;
@@ -169,7 +170,16 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             .filter(|t| !t.is_empty())
             .map(secret::SecretString::new)
     });
-    let tunnel = tunnel::open(token.as_ref(), port).await;
+    let tunnel = tunnel::open(token.as_ref(), config.ngrok_domain.as_deref(), port).await;
+    let passkeys = passkeys::Passkeys::new(
+        &tunnel.base_url,
+        tunnel.stable,
+        reader.passkeys()?,
+        store.clone(),
+    );
+    if let Err(why) = passkeys.availability() {
+        tracing::info!("passkeys: {why}");
+    }
 
     let default_project = config.path.clone();
     let mut projects = HashMap::new();
@@ -189,6 +199,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         grants: Mutex::new(grants),
         broker: Broker::default(),
         devices,
+        passkeys,
         store: store.clone(),
         reader,
         approval_base: RwLock::new(tunnel.base_url.clone()),
@@ -305,6 +316,8 @@ pub fn ephemeral_state(
     let (store, writer) = audit::writer::start(&db, webhooks_queued.clone())?;
     let reader = Arc::new(Store::open(&db)?);
     let devices = Devices::new(Vec::new(), store.clone());
+    let base = "http://localhost:1";
+    let passkeys = passkeys::Passkeys::new(base, true, Vec::new(), store.clone());
     let default_project = config.path.clone();
     let mut projects = HashMap::new();
     projects.insert(default_project.clone(), Arc::new(Project::new(config)));
@@ -324,9 +337,10 @@ pub fn ephemeral_state(
         grants: Mutex::new(Grants::default()),
         broker: Broker::default(),
         devices,
+        passkeys,
         store,
         reader,
-        approval_base: RwLock::new("http://127.0.0.1:1".into()),
+        approval_base: RwLock::new(base.into()),
         tunnel: RwLock::new("none: ephemeral state".into()),
         shutdown: CancellationToken::new(),
         webhooks_queued,

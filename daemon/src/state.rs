@@ -2,7 +2,7 @@
 //! router and the background tasks.
 //!
 //! Ownership: `projects` (loaded configs and their providers), `sessions`,
-//! `grants`, the `broker` and `devices` each sit behind their own short
+//! `grants`, the `broker`, `devices` and `passkeys` each sit behind their own short
 //! lock; none is held across an await. All durable changes go through
 //! `store` (the single writer).
 
@@ -74,6 +74,7 @@ pub struct Inner {
     pub grants: Mutex<Grants>,
     pub broker: Broker,
     pub devices: Devices,
+    pub passkeys: crate::passkeys::Passkeys,
     pub store: StoreTx,
     pub reader: Arc<Store>,
     pub approval_base: RwLock<String>,

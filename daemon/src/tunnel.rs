@@ -1,6 +1,10 @@
 //! Making the approval page reachable from a phone: an ngrok HTTPS tunnel
 //! opened in-process (forwarding to the local listener), or, without a
 //! token or when ngrok fails, the local address alone, said once.
+//!
+//! The local address is named `localhost` (the listener is on 127.0.0.1):
+//! a passkey's relying party must be a domain name, and `localhost` is the
+//! one browsers treat as secure without HTTPS.
 
 use ngrok::config::ForwarderBuilder;
 use ngrok::prelude::EndpointInfo;
@@ -12,26 +16,31 @@ pub struct Tunnel {
     pub base_url: String,
     /// "ngrok" or "none: <why>", for `agent-vault status`.
     pub description: String,
+    /// Whether `base_url` stays the same across restarts (localhost or a
+    /// reserved ngrok domain), as passkeys need.
+    pub stable: bool,
     /// Keeps the tunnel open for as long as the daemon runs.
     _forwarder: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
-pub async fn open(token: Option<&SecretString>, local_port: u16) -> Tunnel {
-    let local = format!("http://127.0.0.1:{local_port}");
+pub async fn open(token: Option<&SecretString>, domain: Option<&str>, local_port: u16) -> Tunnel {
+    let local = format!("http://localhost:{local_port}");
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         tracing::info!(url = %local, "no ngrok token: approval pages are served on localhost only");
         return Tunnel {
             base_url: local,
             description: "none: no ngrok token configured".into(),
+            stable: true,
             _forwarder: None,
         };
     };
-    match connect(token, &local).await {
+    match connect(token, domain, local_port).await {
         Ok((url, fwd)) => {
             tracing::info!(%url, "ngrok tunnel open");
             Tunnel {
                 base_url: url,
                 description: "ngrok".into(),
+                stable: domain.is_some(),
                 _forwarder: Some(fwd),
             }
         }
@@ -40,6 +49,7 @@ pub async fn open(token: Option<&SecretString>, local_port: u16) -> Tunnel {
             Tunnel {
                 base_url: local,
                 description: format!("none: ngrok failed: {why}"),
+                stable: true,
                 _forwarder: None,
             }
         }
@@ -48,17 +58,24 @@ pub async fn open(token: Option<&SecretString>, local_port: u16) -> Tunnel {
 
 async fn connect(
     token: &SecretString,
-    local: &str,
+    domain: Option<&str>,
+    local_port: u16,
 ) -> Result<(String, Box<dyn std::any::Any + Send + Sync>), String> {
-    let to = url::Url::parse(local).map_err(|e| e.to_string())?;
+    // Forward to the listener's own address, not to "localhost", which
+    // may resolve to ::1 first.
+    let to =
+        url::Url::parse(&format!("http://127.0.0.1:{local_port}")).map_err(|e| e.to_string())?;
     let session = ngrok::Session::builder()
         .authtoken(token.expose())
         .connect()
         .await
         // The error text comes from ngrok and never contains the token.
         .map_err(|e| e.to_string())?;
-    let fwd = session
-        .http_endpoint()
+    let mut endpoint = session.http_endpoint();
+    if let Some(domain) = domain {
+        endpoint.domain(domain);
+    }
+    let fwd = endpoint
         .listen_and_forward(to)
         .await
         .map_err(|e| e.to_string())?;

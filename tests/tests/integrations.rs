@@ -219,7 +219,7 @@ async fn without_a_working_tunnel_the_daemon_serves_on_localhost() -> Result<()>
         status["approvalUrl"]
             .as_str()
             .unwrap_or("")
-            .starts_with("http://127.0.0.1:")
+            .starts_with("http://localhost:")
     );
     assert!(
         status["tunnel"]

@@ -26,10 +26,22 @@ pub struct ChainedRow {
     pub client_name: String,
     pub device_id: String,
     pub detail: String,
+    pub approval_digest: String,
 }
 
 /// Every chained column, length-prefixed so no two rows share an encoding.
 pub fn hash(prev_hash: &str, row: &ChainedRow) -> String {
+    digest(prev_hash, row, true)
+}
+
+/// The first format, which left out the requester's user, agent, working
+/// directory and command line. Rows written by it still verify; a row
+/// written now matches only [`hash`], so an edit of those columns shows.
+pub fn hash_v1(prev_hash: &str, row: &ChainedRow) -> String {
+    digest(prev_hash, row, false)
+}
+
+fn digest(prev_hash: &str, row: &ChainedRow, v2: bool) -> String {
     fn text(h: &mut Sha256, s: &str) {
         h.update((s.len() as u64).to_le_bytes());
         h.update(s.as_bytes());
@@ -70,6 +82,18 @@ pub fn hash(prev_hash: &str, row: &ChainedRow) -> String {
     ] {
         text(&mut h, s);
     }
+    if v2 {
+        h.update(b"v2");
+        for s in [
+            &row.requester_user,
+            &row.requester_agent,
+            &row.requester_cwd,
+            &row.requester_cmdline,
+            &row.approval_digest,
+        ] {
+            text(&mut h, s);
+        }
+    }
     let digest = h.finalize();
     let mut out = String::with_capacity(64);
     for b in digest.iter() {
@@ -105,7 +129,7 @@ pub fn verify(
                 )),
             };
         }
-        if hash(&prev_hash, &row) != stored_hash {
+        if hash(&prev_hash, &row) != stored_hash && hash_v1(&prev_hash, &row) != stored_hash {
             return Verdict {
                 rows_checked: checked,
                 problem: Some(format!("row {}: its contents were changed", row.id)),
@@ -127,5 +151,42 @@ pub fn verify(
     Verdict {
         rows_checked: checked,
         problem: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(row: &ChainedRow, stored: &str) -> Option<String> {
+        verify(
+            [(row.clone(), String::new(), stored.to_string())].into_iter(),
+            Some((stored.to_string(), 1)),
+        )
+        .problem
+    }
+
+    #[test]
+    fn requester_columns_and_the_digest_are_chained_and_old_rows_still_verify() {
+        let row = ChainedRow {
+            id: 1,
+            action: "approved".into(),
+            requester_user: "alice".into(),
+            approval_digest: "ab12".into(),
+            ..Default::default()
+        };
+        let h = hash("", &row);
+        assert_eq!(one(&row, &h), None);
+        for edit in [
+            |r: &mut ChainedRow| r.requester_user = "mallory".into(),
+            |r: &mut ChainedRow| r.requester_cmdline = "x".into(),
+            |r: &mut ChainedRow| r.approval_digest = "cd34".into(),
+        ] {
+            let mut edited = row.clone();
+            edit(&mut edited);
+            assert!(one(&edited, &h).is_some(), "{edited:?}");
+        }
+        // A row written before these columns were chained still verifies.
+        assert_eq!(one(&row, &hash_v1("", &row)), None);
     }
 }

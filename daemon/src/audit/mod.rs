@@ -29,4 +29,7 @@ pub struct AuditEvent {
     pub requester: Option<Requester>,
     pub device_id: String,
     pub detail: String,
+    /// Hex SHA-256 of exactly what a passkey approval signed for
+    /// (see `passkeys::request_digest`); empty otherwise.
+    pub approval_digest: String,
 }

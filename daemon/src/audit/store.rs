@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS audit (
   client_name TEXT NOT NULL DEFAULT '',
   device_id TEXT NOT NULL DEFAULT '',
   detail TEXT NOT NULL DEFAULT '',
+  approval_digest TEXT NOT NULL DEFAULT '',
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL
 );
@@ -73,6 +74,13 @@ CREATE TABLE IF NOT EXISTS totp (
   one INTEGER PRIMARY KEY CHECK (one = 1),
   secret BLOB NOT NULL,
   last_step INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS passkeys (
+  id TEXT PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  rp_id TEXT NOT NULL,
+  passkey TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS webhook_outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -105,6 +113,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         "requester_agent",
         "requester_cwd",
         "requester_cmdline",
+        "approval_digest",
     ] {
         let exists = conn
             .prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1")
@@ -149,7 +158,7 @@ pub struct Store {
 const ROW_COLUMNS: &str = "id, timestamp, secret_name, reason, action, scope, \
     COALESCE(ttl_expires_at, ''), operation, vault, config_path, request_id, requester_uid, \
     requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash, \
-    requester_user, requester_agent, requester_cwd, requester_cmdline";
+    requester_user, requester_agent, requester_cwd, requester_cmdline, approval_digest";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChainedRow, String, String)> {
     Ok((
@@ -175,6 +184,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChainedRow, String, Stri
             client_name: r.get(14)?,
             device_id: r.get(15)?,
             detail: r.get(16)?,
+            approval_digest: r.get(23)?,
         },
         r.get(17)?,
         r.get(18)?,
@@ -266,6 +276,40 @@ impl Store {
             })?;
             rows.collect()
         })
+    }
+
+    /// Registered passkeys of devices that are not revoked. A row that no
+    /// longer parses is skipped with a warning (that passkey then has to be
+    /// registered again), rather than stopping the daemon.
+    pub fn passkeys(&self) -> Result<Vec<crate::passkeys::StoredPasskey>, StoreError> {
+        let rows: Vec<(String, String, String, String, i64)> = self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT p.id, p.device_id, p.rp_id, p.passkey, p.created_ms FROM passkeys p \
+                 JOIN devices d ON d.id = p.device_id WHERE d.revoked = 0 ORDER BY p.created_ms",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, device_id, rp_id, json, created_ms)| {
+                match serde_json::from_str(&json) {
+                    Ok(passkey) => Some(crate::passkeys::StoredPasskey {
+                        id,
+                        device_id,
+                        rp_id,
+                        created_ms,
+                        passkey,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(passkey = %id, error = %e, "a stored passkey no longer parses; skipped");
+                        None
+                    }
+                }
+            })
+            .collect())
     }
 
     /// The enrolled TOTP secret and the last accepted time step.

@@ -38,7 +38,10 @@ pub enum StoreCmd {
         id: String,
         now_ms: i64,
     },
+    /// Revokes a device and deletes its passkeys.
     RevokeDevice(String),
+    /// Stores a new passkey or its updated counter.
+    PutPasskey(Box<crate::passkeys::StoredPasskey>),
     /// Enroll (Some) or remove (None) the TOTP authenticator.
     PutTotp(Option<Vec<u8>>),
     /// The last TOTP time step accepted (codes are single use).
@@ -248,7 +251,22 @@ fn write_batch(
             }
             StoreCmd::RevokeDevice(id) => {
                 tx.prepare_cached("UPDATE devices SET revoked = 1 WHERE id = ?1")?
-                    .execute([id])?;
+                    .execute([&id])?;
+                tx.prepare_cached("DELETE FROM passkeys WHERE device_id = ?1")?
+                    .execute([&id])?;
+            }
+            StoreCmd::PutPasskey(k) => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO passkeys (id, device_id, rp_id, passkey, created_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    k.id,
+                    k.device_id,
+                    k.rp_id,
+                    k.to_json(),
+                    k.created_ms
+                ])?;
             }
             StoreCmd::PutTotp(Some(secret)) => {
                 tx.prepare_cached(
@@ -317,14 +335,15 @@ fn insert_audit(
         client_name: requester.mcp_client.clone(),
         device_id: e.device_id.clone(),
         detail: e.detail.clone(),
+        approval_digest: e.approval_digest.clone(),
     };
     let hash = chain::hash(&head.last_hash, &row);
     let ttl: Option<&str> = (!row.ttl_expires_at.is_empty()).then_some(row.ttl_expires_at.as_str());
     tx.prepare_cached(
         "INSERT INTO audit (id, timestamp, secret_name, reason, action, scope, ttl_expires_at, operation, vault, \
          config_path, request_id, requester_uid, requester_pid, requester_exe, client_name, device_id, detail, prev_hash, hash, \
-         requester_user, requester_agent, requester_cwd, requester_cmdline) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
+         requester_user, requester_agent, requester_cwd, requester_cmdline, approval_digest) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?
     .execute(params![
         row.id,
@@ -350,6 +369,7 @@ fn insert_audit(
         row.requester_agent,
         row.requester_cwd,
         row.requester_cmdline,
+        row.approval_digest,
     ])?;
     head.last_hash = hash;
     head.count += 1;

@@ -124,13 +124,6 @@ pub fn parse_config(
                 "expected a number of distinct approving devices from 1 to 5",
             ));
         }
-        if v.approval.require == super::ApprovalFactor::Passkey {
-            return Err(invalid(
-                file,
-                format!("vaults.{name}.approval.require"),
-                "\"device\" or \"totp\" (passkeys are not available in this version yet)",
-            ));
-        }
         vaults.insert(
             name.clone(),
             VaultConfig {
@@ -141,7 +134,7 @@ pub fn parse_config(
                 writable: v.writable,
                 file: file_path,
                 approvers: v.approval.approvers,
-                require_totp: v.approval.require == super::ApprovalFactor::Totp,
+                factor: v.approval.require,
                 allow_terminal: v.approval.allow_terminal,
             },
         );
@@ -208,6 +201,18 @@ pub fn parse_config(
         ));
     }
 
+    let ngrok_domain = match raw.ngrok_domain {
+        Some(d) if is_domain_name(&d) => Some(d.to_ascii_lowercase()),
+        Some(_) => {
+            return Err(invalid(
+                file,
+                "ngrokDomain",
+                "expected a domain name reserved in your ngrok account, such as \"vault.example.ngrok.app\"",
+            ));
+        }
+        None => None,
+    };
+
     Ok(ProjectConfig {
         path: file.to_path_buf(),
         vaults,
@@ -216,10 +221,28 @@ pub fn parse_config(
             .ngrok_auth_token
             .as_deref()
             .and_then(|t| resolve(t, "ngrokAuthToken", file, env)),
+        ngrok_domain,
         webhooks,
         approval,
         access: raw.access,
     })
+}
+
+/// A DNS name of dot-separated labels (letters, digits, inner hyphens).
+fn is_domain_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && !s
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The config the daemon writes when none exists: one env vault beside it.
@@ -310,12 +333,26 @@ mod tests {
         let e = err_of(r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"approvers":9}}}}"#);
         assert!(e.contains("vaults.v.approval.approvers: expected"), "{e}");
         let e = err_of(
-            r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"require":"passkey"}}}}"#,
+            r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"require":"fingerprint"}}}}"#,
         );
         assert!(
-            e.contains("vaults.v.approval.require: \"device\" or \"totp\""),
+            e.contains("vaults.v.approval.require: unknown variant"),
             "{e}"
         );
+        for bad in [
+            "1.2.3.4",
+            "https://x.ngrok.app",
+            "x",
+            "a..b",
+            "-a.b",
+            "a b.c",
+        ] {
+            let e = err_of(&format!(r#"{{"vaults":{{}},"ngrokDomain":"{bad}"}}"#));
+            assert!(
+                e.contains("ngrokDomain: expected a domain name"),
+                "{bad}: {e}"
+            );
+        }
         let e = err_of(r#"{"vaults":{},"approval":{"waitSeconds":0}}"#);
         assert!(e.contains("approval.waitSeconds"), "{e}");
         let e = err_of("{");

@@ -29,6 +29,8 @@ pub struct ProjectConfig {
     pub vaults: BTreeMap<String, VaultConfig>,
     pub port: Option<u16>,
     pub ngrok_auth_token: Option<SecretString>,
+    /// A reserved ngrok domain: a stable origin, which passkeys need.
+    pub ngrok_domain: Option<String>,
     pub webhooks: Vec<WebhookConfig>,
     pub approval: ApprovalSettings,
     pub access: AccessList,
@@ -45,8 +47,8 @@ pub struct VaultConfig {
     pub file: Option<PathBuf>,
     /// Distinct paired devices that must approve a request.
     pub approvers: u32,
-    /// Approving also needs a code from the enrolled authenticator app.
-    pub require_totp: bool,
+    /// What approving needs beyond a paired device's cookie.
+    pub factor: ApprovalFactor,
     /// `agent-vault approve` is allowed even when admins are agents.
     pub allow_terminal: bool,
 }

@@ -12,6 +12,7 @@ pub(super) struct RawConfig {
     pub vaults: BTreeMap<String, RawVault>,
     pub port: Option<u16>,
     pub ngrok_auth_token: Option<String>,
+    pub ngrok_domain: Option<String>,
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
     #[serde(default)]
@@ -61,9 +62,23 @@ impl Default for VaultApproval {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalFactor {
+    /// The paired device's cookie alone.
     Device,
+    /// The cookie and a WebAuthn assertion, with user verification, over
+    /// the request's digest.
     Passkey,
+    /// The cookie and a code from the enrolled authenticator app.
     Totp,
+}
+
+impl ApprovalFactor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalFactor::Device => "device",
+            ApprovalFactor::Passkey => "passkey",
+            ApprovalFactor::Totp => "totp",
+        }
+    }
 }
 
 /// A non-negative, finite number of minutes.

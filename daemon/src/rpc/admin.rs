@@ -5,6 +5,7 @@ use tonic::{Request, Response, Status};
 
 use crate::broker::{Decided, Operation};
 use crate::clock;
+use crate::config::ApprovalFactor;
 use crate::decisions;
 use crate::events;
 use crate::grants::{Grant, RevokeTarget};
@@ -108,6 +109,8 @@ impl Admin for AdminService {
                     ttl_minutes: v.ttl_minutes.round() as u32,
                     ttl_scope: v.ttl_scope.as_str().into(),
                     writable: v.writable,
+                    require: v.factor.as_str().into(),
+                    approvers: v.approvers,
                 })
             })
             .collect();
@@ -120,6 +123,10 @@ impl Admin for AdminService {
             uptime_ms: s.started.elapsed().as_millis() as u64,
             approval_base_url: s.approval_base(),
             tunnel: s.tunnel(),
+            passkeys: match s.passkeys.availability() {
+                Ok(rp) => format!("for {rp}"),
+                Err(why) => format!("unavailable: {why}"),
+            },
             vaults,
             devices,
             pending_count: s.broker.pending().len() as u32,
@@ -258,6 +265,7 @@ impl Admin for AdminService {
                 id.chars().take(40).collect::<String>()
             )));
         }
+        self.0.passkeys.remove_device(&id);
         tracing::info!(device = %id, "device revoked");
         events::record_plain(
             &self.0,
@@ -300,10 +308,19 @@ impl Admin for AdminService {
                 peer.uid, pending.vault.name
             )));
         }
-        if r.approve && pending.require_totp {
-            return Err(Status::failed_precondition(
-                "this vault needs an authenticator code: approve it on a paired device",
-            ));
+        match pending.factor {
+            _ if !r.approve => {}
+            ApprovalFactor::Device => {}
+            ApprovalFactor::Totp => {
+                return Err(Status::failed_precondition(
+                    "this vault needs an authenticator code: approve it on a paired device",
+                ));
+            }
+            ApprovalFactor::Passkey => {
+                return Err(Status::failed_precondition(
+                    "this vault needs a passkey: approve it on a paired device",
+                ));
+            }
         }
         let device = format!("terminal:uid {}", peer.uid);
         let window = r.window_minutes.unwrap_or(f64::MAX);
@@ -311,7 +328,7 @@ impl Admin for AdminService {
             &self.0,
             &r.request_id,
             r.approve,
-            &device,
+            decisions::Approver::device(&device),
             window,
             clock::now_ms(),
         )

@@ -1,6 +1,7 @@
 //! The approval web UI (axum): pairing, the approval card, the dashboard.
 //!
-//! Every page works without JavaScript. Every response carries a strict
+//! Every page works without JavaScript, except the passkey ceremonies
+//! (WebAuthn is a browser API), served as one static script. Every response carries a strict
 //! CSP, `Cache-Control: no-store` and `frame-ancestors 'none'`. Every
 //! approval endpoint needs a paired device's cookie and, for POSTs, a CSRF
 //! token bound to that device and that action. Agent-supplied strings are
@@ -22,8 +23,10 @@ use crate::state::AppState;
 pub const DEVICE_COOKIE: &str = "av_device";
 pub const CLAIM_COOKIE: &str = "av_claim";
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+/// Scripts only from this origin's one file (the passkey ceremonies), which
+/// talks only to this origin.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;

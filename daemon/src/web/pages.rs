@@ -6,20 +6,28 @@ use maud::{DOCTYPE, Markup, html};
 use crate::audit::store::DeviceRecord;
 use crate::broker::{Operation, PendingApproval, State};
 use crate::clock;
+use crate::config::ApprovalFactor;
 use crate::decisions::window_choices;
 use crate::devices::PairRequest;
 use crate::grants::Grant;
+use crate::passkeys::StoredPasskey;
 
 pub fn layout(title: &str, body: Markup) -> Markup {
-    page(title, None, body)
+    page(title, None, false, body)
 }
 
 /// A page that refreshes itself (no JavaScript): used while waiting.
 pub fn layout_refresh(title: &str, seconds: u32, body: Markup) -> Markup {
-    page(title, Some(seconds), body)
+    page(title, Some(seconds), false, body)
 }
 
-fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
+/// A page with the passkey script (`/static/passkey.js`, the only script
+/// the CSP allows): WebAuthn has no form-only equivalent.
+pub fn layout_passkey(title: &str, body: Markup) -> Markup {
+    page(title, None, true, body)
+}
+
+fn page(title: &str, refresh: Option<u32>, script: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -32,6 +40,9 @@ fn page(title: &str, refresh: Option<u32>, body: Markup) -> Markup {
                 }
                 title { (title) " · Agent Vault" }
                 link rel="stylesheet" href="/static/app.css";
+                @if script {
+                    script src="/static/passkey.js" defer {}
+                }
             }
             body { main { (body) } }
         }
@@ -87,7 +98,18 @@ fn window_label(m: f64) -> String {
     }
 }
 
-pub fn approval(req: &PendingApproval, csrf: &str, me: &str, now_ms: i64) -> Markup {
+/// The passkey situation of the device looking at a page: how many usable
+/// passkeys it has, or why passkeys cannot work on this daemon.
+pub type PasskeyView = Result<usize, String>;
+
+pub fn approval(
+    req: &PendingApproval,
+    csrf: &str,
+    me: &str,
+    now_ms: i64,
+    passkey: &PasskeyView,
+) -> Markup {
+    let needs_passkey = req.factor == ApprovalFactor::Passkey;
     let state = req.state();
     let approved_by = req.approved_by();
     let i_approved = approved_by.iter().any(|d| d == me);
@@ -126,7 +148,7 @@ pub fn approval(req: &PendingApproval, csrf: &str, me: &str, now_ms: i64) -> Mar
                     }
                     form method="post" action={ "/approve/" (req.id) } {
                         input type="hidden" name="csrf" value=(csrf);
-                        @if req.require_totp {
+                        @if req.factor == ApprovalFactor::Totp {
                             label for="code" { "Code from your authenticator app (needed to approve)" }
                             input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10";
                         }
@@ -138,8 +160,20 @@ pub fn approval(req: &PendingApproval, csrf: &str, me: &str, now_ms: i64) -> Mar
                                 }
                             }
                         }
+                        @if needs_passkey {
+                            @match passkey {
+                                Ok(0) => p.bad { "This vault needs a passkey, and this device has none. " a href="/passkeys" { "Add one" } ", then come back." }
+                                Ok(_) => p.muted { "This vault needs your passkey. It signs a digest of exactly this request and the window you chose." }
+                                Err(why) => p.bad { "This vault needs a passkey, but " (why) }
+                            }
+                            p #passkey-status role="status" {}
+                        }
                         div.buttons {
-                            button.approve type="submit" name="decision" value="approve" { "Approve" }
+                            @if !needs_passkey {
+                                button.approve type="submit" name="decision" value="approve" { "Approve" }
+                            } @else if matches!(passkey, Ok(n) if *n > 0) {
+                                button.approve type="button" #passkey-approve data-request=(req.id) data-csrf=(csrf) { "Approve with passkey" }
+                            }
                             button.deny type="submit" name="decision" value="deny" { "Deny" }
                         }
                     }
@@ -153,7 +187,39 @@ pub fn approval(req: &PendingApproval, csrf: &str, me: &str, now_ms: i64) -> Mar
         }
         p { a href="/" { "Dashboard" } }
     };
-    layout("Approve", body)
+    if needs_passkey {
+        layout_passkey("Approve", body)
+    } else {
+        layout("Approve", body)
+    }
+}
+
+/// This device's passkeys, and the button that registers another.
+pub fn passkeys(keys: &[StoredPasskey], csrf: &str, passkey: &PasskeyView) -> Markup {
+    let body = html! {
+        h1 { "Passkeys" }
+        div.card {
+            p { "Vaults set to " code { "\"require\": \"passkey\"" } " need a passkey of the approving device: your phone's or computer's own (face, fingerprint or PIN), or a security key." }
+            @match passkey {
+                Err(why) => p.bad { "Passkeys cannot work here: " (why) }
+                Ok(_) => {
+                    @if keys.is_empty() { p.muted { "This device has no passkey yet." } }
+                    @for k in keys {
+                        div.row {
+                            span.v { code { (k.id.chars().take(12).collect::<String>()) "…" } }
+                            span.muted { "added " (clock::iso(k.created_ms)) }
+                        }
+                    }
+                    p #passkey-status role="status" {}
+                    div.buttons {
+                        button.approve type="button" #passkey-register data-csrf=(csrf) { "Add a passkey" }
+                    }
+                }
+            }
+        }
+        p { a href="/" { "Dashboard" } }
+    };
+    layout_passkey("Passkeys", body)
 }
 
 pub struct Dashboard<'a> {
@@ -224,6 +290,10 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
                     div.buttons { button.small type="submit" { "Reset authenticator" } }
                 }
             }
+        }
+        h2 { "Passkeys" }
+        div.card {
+            p { a href="/passkeys" { "Manage this device's passkeys" } }
         }
         h2 { "Paired devices" }
         div.card {

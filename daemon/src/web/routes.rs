@@ -1,12 +1,12 @@
 //! Handlers. Unauthenticated callers get 401, a bad CSRF token 403; both
 //! change nothing.
 
-use axum::Form;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::{Form, Json};
 use maud::Markup;
 use serde::Deserialize;
 
@@ -15,13 +15,17 @@ use super::pages;
 use super::{CLAIM_COOKIE, DEVICE_COOKIE};
 use crate::broker::{DecideError, Decided};
 use crate::clock;
+use crate::config::ApprovalFactor;
 use crate::decisions;
 use crate::devices::{PairError, PairOutcome};
 use crate::events;
 use crate::grants::RevokeTarget;
+use crate::passkeys::{self, PasskeyError};
 use crate::state::AppState;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 const CSS: &str = include_str!("app.css");
+const PASSKEY_JS: &str = include_str!("passkey.js");
 const DEVICE_MAX_AGE_S: i64 = 90 * 24 * 3600;
 
 pub fn routes() -> Router<AppState> {
@@ -34,6 +38,12 @@ pub fn routes() -> Router<AppState> {
         .route("/pairings/{id}", post(pairing_decide))
         .route("/grants/revoke", post(grant_revoke))
         .route("/totp/reset", post(totp_reset))
+        .route("/static/passkey.js", get(passkey_js))
+        .route("/passkeys", get(passkeys_page))
+        .route("/passkeys/register/start", post(passkey_register_start))
+        .route("/passkeys/register/finish", post(passkey_register_finish))
+        .route("/approve/{id}/passkey/start", post(passkey_approve_start))
+        .route("/approve/{id}/passkey/finish", post(passkey_approve_finish))
 }
 
 fn page(status: StatusCode, markup: Markup) -> Response {
@@ -74,6 +84,21 @@ fn clean_label(s: &str) -> String {
 
 async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
+}
+
+async fn passkey_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        PASSKEY_JS,
+    )
+}
+
+/// The passkey situation of a device, for its pages.
+fn passkey_view(state: &AppState, device_id: &str) -> pages::PasskeyView {
+    match state.passkeys.availability() {
+        Ok(_) => Ok(state.passkeys.of_device(device_id).len()),
+        Err(why) => Err(why.to_string()),
+    }
 }
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -120,9 +145,10 @@ async fn approval_page(
     match state.broker.get(&id) {
         Some(req) => {
             let csrf = state.devices.csrf(&me.id, &format!("approve:{}", req.id));
+            let passkey = passkey_view(&state, &me.id);
             page(
                 StatusCode::OK,
-                pages::approval(&req, &csrf, &me.id, clock::now_ms()),
+                pages::approval(&req, &csrf, &me.id, clock::now_ms(), &passkey),
             )
         }
         None => page(
@@ -172,21 +198,35 @@ async fn approval_decide(
             );
         }
     };
-    // A vault that requires an authenticator code: approving needs one
-    // (denying never does). A wrong code counts as a failed authentication.
-    if approve
-        && state
-            .broker
-            .get(&id)
-            .is_some_and(|r| r.require_totp && r.state() == crate::broker::State::Pending)
-    {
-        let now_secs = (clock::now_ms() / 1000) as u64;
-        if let Err(e) = state.devices.check_totp(&form.code, now_secs) {
+    // A vault that requires a second factor: approving needs it (denying
+    // never does). A wrong code counts as a failed authentication; a
+    // passkey approval goes through its own endpoints.
+    let factor = state
+        .broker
+        .get(&id)
+        .filter(|r| r.state() == crate::broker::State::Pending)
+        .map(|r| r.factor);
+    match factor {
+        Some(ApprovalFactor::Totp) if approve => {
+            let now_secs = (clock::now_ms() / 1000) as u64;
+            if let Err(e) = state.devices.check_totp(&form.code, now_secs) {
+                return page(
+                    StatusCode::FORBIDDEN,
+                    pages::message("Code refused", &e.to_string(), "bad"),
+                );
+            }
+        }
+        Some(ApprovalFactor::Passkey) if approve => {
             return page(
                 StatusCode::FORBIDDEN,
-                pages::message("Code refused", &e.to_string(), "bad"),
+                pages::message(
+                    "Passkey needed",
+                    "This vault needs a passkey: use \u{201c}Approve with passkey\u{201d} on the request's page.",
+                    "bad",
+                ),
             );
         }
+        _ => {}
     }
     let window = form
         .window
@@ -200,10 +240,23 @@ async fn approval_decide(
         window
     };
     let now = clock::now_ms();
-    match decisions::decide(&state, &id, approve, &me.id, window, now).await {
+    let decided = decisions::decide(
+        &state,
+        &id,
+        approve,
+        decisions::Approver::device(&me.id),
+        window,
+        now,
+    )
+    .await;
+    match decided {
         Ok(Decided::Final(req) | Decided::Partial { req, .. }) => {
             let csrf = state.devices.csrf(&me.id, &format!("approve:{}", req.id));
-            page(StatusCode::OK, pages::approval(&req, &csrf, &me.id, now))
+            let passkey = passkey_view(&state, &me.id);
+            page(
+                StatusCode::OK,
+                pages::approval(&req, &csrf, &me.id, now, &passkey),
+            )
         }
         Err(DecideError::SameDevice) => page(
             StatusCode::CONFLICT,
@@ -404,4 +457,255 @@ async fn totp_reset(
         );
     }
     Redirect::to("/").into_response()
+}
+
+// ---- Passkeys: JSON endpoints driven by /static/passkey.js ----
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn json_unauthorized() -> Response {
+    json_error(
+        StatusCode::UNAUTHORIZED,
+        "this browser is not paired (or its pairing expired)",
+    )
+}
+
+fn json_forbidden() -> Response {
+    json_error(
+        StatusCode::FORBIDDEN,
+        "the form token is missing or wrong; reload the page and try again",
+    )
+}
+
+fn passkey_error(e: &PasskeyError) -> Response {
+    let status = match e {
+        PasskeyError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PasskeyError::NoneRegistered(_) | PasskeyError::TooMany => StatusCode::CONFLICT,
+        // A failed or missing ceremony counts as a failed authentication.
+        PasskeyError::NoCeremony | PasskeyError::Refused(_) | PasskeyError::NotVerified => {
+            StatusCode::FORBIDDEN
+        }
+    };
+    json_error(status, &e.to_string())
+}
+
+async fn passkeys_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            pages::not_paired(Some("/passkeys")),
+        );
+    };
+    let csrf = state.devices.csrf(&me.id, "passkeys");
+    let keys = state.passkeys.of_device(&me.id);
+    page(
+        StatusCode::OK,
+        pages::passkeys(&keys, &csrf, &passkey_view(&state, &me.id)),
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfBody {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn passkey_register_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<CsrfBody>,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return json_unauthorized();
+    };
+    if !state.devices.check_csrf(&me.id, "passkeys", &body.csrf) {
+        return json_forbidden();
+    }
+    match state
+        .passkeys
+        .start_registration(&me.id, &me.label, clock::now_ms())
+    {
+        Ok(options) => Json(options).into_response(),
+        Err(e) => passkey_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    #[serde(default)]
+    csrf: String,
+    credential: RegisterPublicKeyCredential,
+}
+
+async fn passkey_register_finish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<RegisterBody>,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return json_unauthorized();
+    };
+    if !state.devices.check_csrf(&me.id, "passkeys", &body.csrf) {
+        return json_forbidden();
+    }
+    match state
+        .passkeys
+        .finish_registration(&me.id, &body.credential, clock::now_ms())
+    {
+        Ok(id) => {
+            tracing::info!(device = %me.id, passkey = %id, "passkey registered");
+            events::record_plain(
+                &state,
+                "passkey_registered",
+                &me.id,
+                &format!("passkey {id}"),
+                None,
+            );
+            Json(serde_json::json!({ "ok": true, "id": id })).into_response()
+        }
+        Err(e) => {
+            tracing::warn!(device = %me.id, error = %e, "passkey registration refused");
+            passkey_error(&e)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ApproveStartBody {
+    #[serde(default)]
+    csrf: String,
+    /// Minutes; absent means the configured window.
+    window: Option<f64>,
+}
+
+/// The pending passkey request `id`, or why it cannot be approved with one.
+fn pending_passkey_request(
+    state: &AppState,
+    id: &str,
+) -> Result<std::sync::Arc<crate::broker::PendingApproval>, (StatusCode, &'static str)> {
+    let req = state.broker.get(id).ok_or((
+        StatusCode::NOT_FOUND,
+        "no such request; it may have expired",
+    ))?;
+    if req.state() != crate::broker::State::Pending {
+        return Err((
+            StatusCode::CONFLICT,
+            "this request was already decided or has expired",
+        ));
+    }
+    if req.factor != ApprovalFactor::Passkey {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "this vault does not use passkeys: approve it with the form",
+        ));
+    }
+    Ok(req)
+}
+
+async fn passkey_approve_start(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<ApproveStartBody>,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return json_unauthorized();
+    };
+    if !state
+        .devices
+        .check_csrf(&me.id, &format!("approve:{id}"), &body.csrf)
+    {
+        return json_forbidden();
+    }
+    let req = match pending_passkey_request(&state, &id) {
+        Ok(r) => r,
+        Err((status, why)) => return json_error(status, why),
+    };
+    // The window that will be signed is the one that will be applied.
+    let window = match req.operation {
+        crate::broker::Operation::Write => 0.0,
+        crate::broker::Operation::Read => {
+            decisions::effective_window(req.ttl_minutes, body.window.unwrap_or(f64::MAX))
+        }
+    };
+    match state
+        .passkeys
+        .start_approval(&me.id, &req, window, clock::now_ms())
+    {
+        Ok(options) => Json(options).into_response(),
+        Err(e) => passkey_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ApproveFinishBody {
+    #[serde(default)]
+    csrf: String,
+    credential: PublicKeyCredential,
+}
+
+async fn passkey_approve_finish(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<ApproveFinishBody>,
+) -> Response {
+    let Some(me) = device(&state, &headers) else {
+        return json_unauthorized();
+    };
+    if !state
+        .devices
+        .check_csrf(&me.id, &format!("approve:{id}"), &body.csrf)
+    {
+        return json_forbidden();
+    }
+    let req = match pending_passkey_request(&state, &id) {
+        Ok(r) => r,
+        Err((status, why)) => return json_error(status, why),
+    };
+    let now = clock::now_ms();
+    let proven = match state
+        .passkeys
+        .finish_approval(&me.id, &id, &body.credential, now)
+    {
+        // The request is immutable, so this holds unless a digest input
+        // changed under us; refuse rather than approve something unsigned.
+        Ok(p) if p.digest == passkeys::request_digest(&req, p.window_minutes) => p,
+        Ok(_) => {
+            return passkey_error(&PasskeyError::Refused(
+                "the request no longer matches what was signed".into(),
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(request = %id, device = %me.id, error = %e, "passkey approval refused");
+            events::record_plain(
+                &state,
+                "refused",
+                &me.id,
+                &format!("passkey approval of request {id} refused: {e}"),
+                None,
+            );
+            return passkey_error(&e);
+        }
+    };
+    let digest = proven.digest_hex();
+    let approver = decisions::Approver {
+        device_id: &me.id,
+        approval_digest: &digest,
+    };
+    match decisions::decide(&state, &id, true, approver, proven.window_minutes, now).await {
+        Ok(Decided::Final(_)) => {
+            Json(serde_json::json!({ "outcome": "approved", "digest": digest })).into_response()
+        }
+        Ok(Decided::Partial { have, req }) => Json(serde_json::json!({
+            "outcome": "partial",
+            "approvals": have,
+            "needed": req.approvers_needed,
+            "digest": digest,
+        }))
+        .into_response(),
+        Err(e) => json_error(StatusCode::CONFLICT, &e.to_string()),
+    }
 }
