@@ -8,6 +8,8 @@
 //! - [`Approver`]: a browser stand-in that pairs through the real pairing
 //!   link and approves or denies through the real HTML forms.
 
+pub mod browser;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

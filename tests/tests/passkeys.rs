@@ -410,3 +410,93 @@ async fn a_passkey_without_user_verification_is_refused_and_another_device_canno
     agent.stop().await;
     Ok(())
 }
+
+/// The page script itself, in a real Chromium with its virtual
+/// authenticator (user verification on): add a passkey from the passkeys
+/// page, then approve from the approval page, under the pages' CSP.
+#[tokio::test(flavor = "multi_thread")]
+async fn chromium_adds_a_passkey_and_approves_with_it_through_the_page_script() -> Result<()> {
+    use agent_vault_e2e::browser::Browser;
+    use tokio::task::block_in_place;
+    let home = Home::with_config(&config())?;
+    let daemon = home.start_daemon()?;
+    let phone = Approver::pair(&home, &daemon.base_url).await?;
+    let base = daemon.base_url.clone();
+    let cookie = phone.cookie.trim_start_matches("av_device=").to_string();
+    let wait = std::time::Duration::from_secs(20);
+
+    let (mut browser, tab) = block_in_place(|| -> Result<_> {
+        let mut browser = Browser::launch()?;
+        let tab = browser.tab()?;
+        let s = Some(tab.session.as_str());
+        browser.call(s, "WebAuthn.enable", json!({}))?;
+        browser.call(
+            s,
+            "WebAuthn.addVirtualAuthenticator",
+            json!({"options": {
+                "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+                "hasUserVerification": true, "isUserVerified": true,
+                "automaticPresenceSimulation": true
+            }}),
+        )?;
+        browser.call(
+            s,
+            "Network.setCookie",
+            json!({"name": "av_device", "value": cookie, "url": base,
+                   "httpOnly": true, "sameSite": "Strict"}),
+        )?;
+        browser.open(&tab, &format!("{base}/passkeys"))?;
+        browser.eval(&tab, "document.getElementById('passkey-register').click()")?;
+        browser.wait_for(&tab, "document.body.innerText.includes('added ')", wait)?;
+        Ok((browser, tab))
+    })?;
+    let conn = rusqlite::Connection::open(home.db())?;
+    let stored: i64 = conn.query_row("SELECT COUNT(*) FROM passkeys", [], |r| r.get(0))?;
+    assert_eq!(stored, 1, "console: {:?}", browser.console);
+
+    let call = ask(
+        Agent::start(&home).await?,
+        "API_KEY",
+        "<img src=x onerror=alert(1)> deploy",
+    );
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let escaped = block_in_place(|| -> Result<Value> {
+        browser.open(&tab, &format!("{base}/approve/{id}"))?;
+        let escaped = browser.eval(
+            &tab,
+            "document.querySelector('.reason').innerText.includes('<img src=x') && !document.querySelector('.reason img')",
+        )?;
+        browser.eval(&tab, "document.getElementById('window').value = '5'")?;
+        browser.eval(&tab, "document.getElementById('passkey-approve').click()")?;
+        browser.wait_for(&tab, "document.body.innerText.includes('Approved.')", wait)?;
+        Ok(escaped)
+    })?;
+    assert_eq!(
+        escaped,
+        json!(true),
+        "the agent's reason is text, not markup"
+    );
+    let (r, agent) = call.await??;
+    assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
+    let signed = digests(&home, "approved")?;
+    assert!(signed.len() == 1 && signed[0].len() == 64, "{signed:?}");
+    let grants = home.cli_json(&["grants"])?;
+    let left = grants[0]["expiresAtMs"].as_i64().unwrap_or(0) - chrono_now_ms();
+    assert!(
+        (4 * 60_000..=5 * 60_000 + 5_000).contains(&left),
+        "the chosen window: {grants}"
+    );
+    assert!(
+        !browser
+            .console
+            .iter()
+            .any(|l| l.contains("Content Security Policy")),
+        "{:?}",
+        browser.console
+    );
+    agent.stop().await;
+    Ok(())
+}
