@@ -111,6 +111,14 @@ impl Requester {
             if r.agent.is_empty() {
                 r.agent = parent.unwrap_or_default();
             }
+            // A daemon running as another user (the hardened set-up) may
+            // not read another user's exe link; argv[0] is what is left,
+            // and it is labelled as the process's own claim.
+            if r.exe.is_empty()
+                && let Some(argv0) = r.cmdline.split(' ').next().filter(|a| !a.is_empty())
+            {
+                r.exe = format!("{argv0} (unverified: argv[0])");
+            }
         }
         r
     }
