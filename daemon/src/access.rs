@@ -50,6 +50,10 @@ pub enum AccessError {
     WriteFailed(String),
     #[error("{0}")]
     TooMany(String),
+    #[error(
+        "the audit log could not be written, so no value was released; try again, and see agent-vaultd's log if it persists"
+    )]
+    AuditUnavailable,
 }
 
 /// Opens a session for a connected shim.
@@ -385,7 +389,13 @@ async fn deliver(
     // A value leaves only after its audit rows are committed (the writer
     // group-commits, so concurrent calls share one transaction): a crash
     // can never release a secret that the log does not show.
-    state.store.flush().await;
+    if !state.store.flush().await {
+        tracing::error!(
+            request = request_id,
+            "the audit log could not be written; values withheld"
+        );
+        return Err(AccessError::AuditUnavailable);
+    }
     let values = names
         .iter()
         .filter_map(|n| {
@@ -439,7 +449,7 @@ async fn reply_for(
     };
     let what = format!("{} in vault \"{}\"", req.names.join(", "), req.vault.name);
     match req.state() {
-        State::Pending => Ok(pending_reply(state, req, wait_seconds)),
+        State::Pending | State::Recording { .. } => Ok(pending_reply(state, req, wait_seconds)),
         State::Approved { .. } if req.operation == Operation::Read => {
             let project = project_of(state, &req.session)?;
             let Some((_, provider, vault)) = project.vault(&req.vault.name) else {

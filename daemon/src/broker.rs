@@ -36,6 +36,13 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
     Pending,
+    /// Approved by the last device needed; the approval's audit rows are
+    /// being committed. It takes effect (Approved) only once they are, so
+    /// no value or write ever happens that the log does not show.
+    Recording {
+        device: String,
+        window_minutes: f64,
+    },
     /// Approved; for reads the values are fetched when delivered.
     Approved {
         device: String,
@@ -65,7 +72,7 @@ impl State {
     /// Whether a waiter for `op` has its answer.
     pub fn settled(&self, op: Operation) -> bool {
         match self {
-            State::Pending => false,
+            State::Pending | State::Recording { .. } => false,
             State::Approved { .. } => op == Operation::Read,
             _ => true,
         }
@@ -145,6 +152,26 @@ impl PendingApproval {
                 false
             }
         })
+    }
+
+    /// Recording → Approved once the approval's rows are committed, or →
+    /// Cancelled (with why) when they could not be.
+    pub fn recorded(&self, committed: Result<(), String>) {
+        let (device, window_minutes) = match &*self.state.borrow() {
+            State::Recording {
+                device,
+                window_minutes,
+            } => (device.clone(), *window_minutes),
+            _ => return,
+        };
+        let to = match committed {
+            Ok(()) => State::Approved {
+                device,
+                window_minutes,
+            },
+            Err(why) => State::Cancelled { why },
+        };
+        self.transition(|s| matches!(s, State::Recording { .. }), to);
     }
 
     /// Approved read → Delivered, once. True for the caller that wins.
@@ -376,7 +403,7 @@ impl Broker {
             Ok(d) => d,
             Err(have) => return Ok(Decided::Partial { have, req }),
         };
-        let to = State::Approved {
+        let to = State::Recording {
             device: devices,
             window_minutes,
         };
@@ -546,8 +573,30 @@ mod tests {
             b.decide("nope", true, "d1", 0.0, 11).err(),
             Some(DecideError::NotFound)
         );
+        assert!(
+            !r.state().settled(Operation::Read),
+            "not before its rows are committed"
+        );
+        assert!(!r.mark_delivered());
+        r.recorded(Ok(()));
+        assert!(r.state().settled(Operation::Read));
         assert!(r.mark_delivered());
         assert!(!r.mark_delivered(), "single use");
+    }
+
+    #[test]
+    fn an_approval_whose_rows_cannot_be_committed_does_not_take_effect() {
+        let b = Broker::default();
+        let (r, _) = opened(&b, new_read("s1", &["A"], "why"), "r1", 0);
+        assert!(matches!(
+            b.decide("r1", true, "d1", 5.0, 10),
+            Ok(Decided::Final(_))
+        ));
+        assert!(b.pending().is_empty(), "no longer offered to approvers");
+        assert!(b.expire_due(i64::MAX / 2).is_empty(), "not expired mid-way");
+        r.recorded(Err("the audit log could not be written".into()));
+        assert!(matches!(r.state(), State::Cancelled { .. }));
+        assert!(!r.mark_delivered());
     }
 
     #[test]
@@ -569,7 +618,7 @@ mod tests {
             b.decide("q", true, "d2", 0.0, 3),
             Ok(Decided::Final(_))
         ));
-        assert!(matches!(r.state(), State::Approved { .. }));
+        assert!(matches!(r.state(), State::Recording { .. }));
         assert_eq!(r.approved_by(), ["d1", "d2"]);
     }
 

@@ -88,7 +88,7 @@ pub async fn decide(
     };
     // With a quorum, the rows name every approving device.
     let approvers = match req.state() {
-        crate::broker::State::Approved { device, .. } => device,
+        crate::broker::State::Recording { device, .. } => device,
         _ => device_id.to_string(),
     };
     let device_id = approvers.as_str();
@@ -103,46 +103,50 @@ pub async fn decide(
         );
         return Ok(Decided::Final(req));
     }
+    // The approval takes effect only once its rows are committed: a value
+    // is never released, nor a write applied, that the log does not show.
+    let ttl_expires_ms = (req.operation == Operation::Read && window > 0.0)
+        .then(|| now_ms + clock::minutes_ms(window));
+    events::record(
+        state,
+        &Decision {
+            device_id,
+            ttl_expires_ms,
+            approval_digest,
+            ..Decision::for_request(&req, "approved", now_ms)
+        },
+    );
+    if !state.store.flush().await {
+        let why =
+            "the audit log could not be written, so the approval did not take effect; ask again";
+        tracing::error!(request = %req.id, "approval not recorded; cancelled");
+        req.recorded(Err(why.into()));
+        return Ok(Decided::Final(req));
+    }
     tracing::info!(request = %req.id, device = device_id, window, "approved");
-    match req.operation {
-        Operation::Read => {
-            let ttl_expires_ms = (window > 0.0).then(|| now_ms + clock::minutes_ms(window));
-            if let Some(expires_at_ms) = ttl_expires_ms {
-                open_windows(state, &req, expires_at_ms);
-            }
-            events::record(
-                state,
-                &Decision {
-                    device_id,
-                    ttl_expires_ms,
-                    approval_digest,
-                    ..Decision::for_request(&req, "approved", now_ms)
-                },
-            );
-        }
-        Operation::Write => {
-            let project = state.project(std::path::Path::new(&*req.vault.config));
-            let result = match project.as_ref().and_then(|p| p.vault(&req.vault.name)) {
-                Some((_, provider, _)) => {
-                    provider.set(&req.writes).await.map_err(|e| e.to_string())
-                }
-                None => Err("the vault is no longer configured".to_string()),
-            };
-            let detail = match &result {
-                Ok(()) => "written".to_string(),
-                Err(e) => format!("write failed: {e}"),
-            };
-            events::record(
-                state,
-                &Decision {
-                    device_id,
-                    detail: &detail,
-                    approval_digest,
-                    ..Decision::for_request(&req, "approved", now_ms)
-                },
-            );
-            req.finish_write(result);
-        }
+    if let Some(expires_at_ms) = ttl_expires_ms {
+        open_windows(state, &req, expires_at_ms);
+    }
+    req.recorded(Ok(()));
+    if req.operation == Operation::Write {
+        let project = state.project(std::path::Path::new(&*req.vault.config));
+        let result = match project.as_ref().and_then(|p| p.vault(&req.vault.name)) {
+            Some((_, provider, _)) => provider.set(&req.writes).await.map_err(|e| e.to_string()),
+            None => Err("the vault is no longer configured".to_string()),
+        };
+        let (action, detail) = match &result {
+            Ok(()) => ("written", String::new()),
+            Err(e) => ("write_failed", e.clone()),
+        };
+        events::record(
+            state,
+            &Decision {
+                device_id,
+                detail: &detail,
+                ..Decision::for_request(&req, action, now_ms)
+            },
+        );
+        req.finish_write(result);
     }
     Ok(Decided::Final(req))
 }

@@ -257,7 +257,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     state.shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), rpc).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), web).await;
-    state.store.flush().await;
+    if !state.store.flush().await {
+        tracing::error!("the last audit records could not be written before exit");
+    }
     let _ = std::fs::remove_file(&socket_path);
     drop(store);
     drop(state);

@@ -46,7 +46,8 @@ pub async fn run(state: AppState) {
             deliver(&state, &client, item).await;
         }
         // Let the writer commit our results before looking again.
-        state.store.flush().await;
+        // (A failed batch is logged by the writer; the outbox is retried.)
+        let _ = state.store.flush().await;
         if due.len() as u32 == BATCH {
             continue;
         }

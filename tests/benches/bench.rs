@@ -289,10 +289,10 @@ async fn prefill_audit(home: &Home, rows: usize) -> Result<Duration> {
             ..Default::default()
         });
         if i % 50_000 == 0 {
-            tx.flush().await;
+            assert!(tx.flush().await, "prefill commit failed");
         }
     }
-    tx.flush().await;
+    assert!(tx.flush().await, "prefill commit failed");
     let took = t.elapsed();
     drop(tx);
     let _ = handle.join();

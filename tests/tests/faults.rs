@@ -1,5 +1,5 @@
-//! Faults: the daemon killed with SIGKILL under load, and a writer killed in
-//! the middle of an env-file write.
+//! Faults: the daemon killed with SIGKILL under load, a writer killed in
+//! the middle of an env-file write, and an audit log that cannot be written.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,5 +111,60 @@ async fn kill_9_under_load_then_the_shims_bring_the_daemon_back() -> Result<()> 
     poll(Duration::from_secs(10), || {
         (!home.socket().exists()).then_some(())
     })?;
+    Ok(())
+}
+
+/// An approval whose audit rows cannot be committed (here a trigger makes
+/// the insert fail, as a full disk would) does not take effect: the agent
+/// gets a clear error and no value, and once the log works again the next
+/// approval goes through with an unbroken chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_the_audit_log_cannot_record_releases_nothing() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    rusqlite::Connection::open(home.db())?.execute_batch(
+        "CREATE TRIGGER full_disk BEFORE INSERT ON audit WHEN NEW.action = 'approved' \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )?;
+    let args = json!({"vault": "dev", "name": "API_KEY", "reason": "deploy"});
+    let agent = Agent::start(&home).await?;
+    let (r, agent) = call_and_decide(
+        &home,
+        &approver,
+        agent,
+        "get_secret",
+        args.clone(),
+        "approve",
+    )
+    .await?;
+    assert!(r.is_error, "{r:?}");
+    assert!(r.text().contains("audit log could not be written"), "{r:?}");
+    assert!(!r.text().contains("value-of-api-key-7f3a"));
+    assert!(
+        daemon.log().contains("store batch failed twice"),
+        "{}",
+        daemon.log()
+    );
+
+    rusqlite::Connection::open(home.db())?.execute_batch("DROP TRIGGER full_disk")?;
+    let (r, agent) =
+        call_and_decide(&home, &approver, agent, "get_secret", args, "approve").await?;
+    assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
+    let verify = home.cli(&["audit", "verify"])?;
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let approved = audit_actions(&home)?
+        .iter()
+        .filter(|(a, _)| a == "approved")
+        .count();
+    assert_eq!(
+        approved, 1,
+        "only the approval that took effect is recorded"
+    );
+    agent.stop().await;
     Ok(())
 }

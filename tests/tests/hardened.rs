@@ -119,6 +119,21 @@ async fn hardened(kind: Daemon) -> Result<()> {
     let agent_home = root.join("agent-home");
     std::fs::create_dir(&agent_home)?;
 
+    // The binaries the other uids run, where they can reach them: the
+    // checkout may sit under a directory only root can enter.
+    let bins = root.join("bin");
+    std::fs::create_dir(&bins)?;
+    let reachable = |name: &str| -> Result<std::path::PathBuf> {
+        let to = bins.join(name);
+        std::fs::copy(bin(name), &to)?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
+        Ok(to)
+    };
+    let (daemon_bin, cli_bin, shim_bin) = (
+        reachable("agent-vaultd")?,
+        reachable("agent-vault")?,
+        reachable("agent-vault-mcp")?,
+    );
     let log = log_path("daemon-hardened");
     // setpriv sets the supplementary groups too (std's Command cannot).
     let mut cmd = home.command(std::path::Path::new("setpriv"));
@@ -130,7 +145,7 @@ async fn hardened(kind: Daemon) -> Result<()> {
             Daemon::DynamicUser => format!("--groups={GROUP}"),
         })
         .arg("--")
-        .arg(bin("agent-vaultd"))
+        .arg(&daemon_bin)
         .arg("--config")
         .arg(config_dir.join("agent-vault.config.json"))
         .stdout(Stdio::null())
@@ -192,17 +207,14 @@ async fn hardened(kind: Daemon) -> Result<()> {
             .output()?;
         assert!(!out.status.success(), "the agent user can read {file:?}");
     }
-    let out = as_agent(&bin("agent-vault")).arg("status").output()?;
+    let out = as_agent(&cli_bin).arg("status").output()?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!(
         "uid {AGENT_UID} may not use agent-vaultd's admin interface"
     )));
 
     // ... but it can ask, through the group-shared socket.
-    let agent = Agent::spawn(tokio::process::Command::from(as_agent(&bin(
-        "agent-vault-mcp",
-    ))))
-    .await?;
+    let agent = Agent::spawn(tokio::process::Command::from(as_agent(&shim_bin))).await?;
     let list = agent.call("list_secrets", json!({})).await?;
     assert!(list.text().contains("[locked]\n  - LOCKED_KEY"), "{list:?}");
     let call = tokio::spawn(async move {

@@ -46,8 +46,11 @@ pub enum StoreCmd {
     PutTotp(Option<Vec<u8>>),
     /// The last TOTP time step accepted (codes are single use).
     TotpStep(u64),
-    /// Answered once everything sent before it is committed.
+    /// Answered once everything sent before it is committed; dropped
+    /// unanswered when that failed.
     Flush(oneshot::Sender<()>),
+    /// Nothing (a placeholder while the writer sorts a batch).
+    Noop,
 }
 
 /// The sending side, cloned wherever something must be recorded.
@@ -69,11 +72,14 @@ impl StoreTx {
         self.send(StoreCmd::Audit(Box::new(event)));
     }
 
-    /// Waits until everything sent so far is committed.
-    pub async fn flush(&self) {
+    /// Waits until everything sent so far is committed. False when it
+    /// could not be (the batch failed twice, or the writer has stopped):
+    /// then nothing that depends on those records may happen.
+    #[must_use = "a value may be released only once its audit rows are committed"]
+    pub async fn flush(&self) -> bool {
         let (tx, rx) = oneshot::channel();
         self.send(StoreCmd::Flush(tx));
-        let _ = rx.await;
+        rx.await.is_ok()
     }
 }
 
@@ -103,28 +109,50 @@ pub fn start(
                         Err(_) => break,
                     }
                 }
+                // The whole batch commits in one transaction, so every flush
+                // in it is answered by that one commit.
                 let mut acks = Vec::new();
-                let mut queued_hooks = false;
-                if let Err(e) = write_batch(
-                    &mut conn,
-                    &mut chain,
-                    &mut batch,
-                    &mut acks,
-                    &mut queued_hooks,
-                ) {
-                    tracing::error!(error = %e, "store batch failed; retrying once");
-                    // The chain head is reloaded so a rolled-back batch leaves no gap.
+                batch.retain_mut(|cmd| match std::mem::replace(cmd, StoreCmd::Noop) {
+                    StoreCmd::Flush(ack) => {
+                        acks.push(ack);
+                        false
+                    }
+                    other => {
+                        *cmd = other;
+                        true
+                    }
+                });
+                let mut result = write_batch(&mut conn, &chain, &batch);
+                if let Err(e) = &result {
+                    // A rolled-back transaction changed nothing; try once
+                    // more (a busy or briefly full disk), from the head as
+                    // the database has it.
+                    tracing::error!(error = %e, records = batch.len(), "store batch failed; retrying once");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
                     if let Ok(h) = Head::load(&conn) {
                         chain = h;
                     }
+                    result = write_batch(&mut conn, &chain, &batch);
+                }
+                match result {
+                    Ok((head, queued_hooks)) => {
+                        chain = head;
+                        if queued_hooks {
+                            webhooks_queued.notify_one();
+                        }
+                        for ack in acks {
+                            let _ = ack.send(());
+                        }
+                    }
+                    Err(e) => {
+                        // Dropping the acks tells every waiting flush that
+                        // its records are not stored: values that depend on
+                        // them are not released.
+                        tracing::error!(error = %e, records = batch.len(), "store batch failed twice; these records are lost and the calls waiting on them fail");
+                        drop(acks);
+                    }
                 }
                 batch.clear();
-                if queued_hooks {
-                    webhooks_queued.notify_one();
-                }
-                for ack in acks {
-                    let _ = ack.send(());
-                }
             }
         })
         .map_err(|e| StoreError::Sqlite {
@@ -169,13 +197,13 @@ impl Head {
     }
 }
 
+/// Writes a batch in one transaction; returns the new chain head and
+/// whether webhook deliveries were queued. On error nothing is written.
 fn write_batch(
     conn: &mut Connection,
-    head: &mut Head,
-    batch: &mut Vec<StoreCmd>,
-    acks: &mut Vec<oneshot::Sender<()>>,
-    queued_hooks: &mut bool,
-) -> rusqlite::Result<()> {
+    head: &Head,
+    batch: &[StoreCmd],
+) -> rusqlite::Result<(Head, bool)> {
     let tx = conn.transaction()?;
     let mut next = Head {
         last_hash: head.last_hash.clone(),
@@ -183,10 +211,11 @@ fn write_batch(
         last_id: head.last_id,
     };
     let mut wrote_audit = false;
-    for cmd in batch.drain(..) {
+    let mut queued_hooks = false;
+    for cmd in batch {
         match cmd {
             StoreCmd::Audit(e) => {
-                insert_audit(&tx, &mut next, &e)?;
+                insert_audit(&tx, &mut next, e)?;
                 wrote_audit = true;
             }
             StoreCmd::Webhook {
@@ -200,8 +229,8 @@ fn write_batch(
                     "INSERT INTO webhook_outbox (config_path, hook_index, url, payload, attempts, next_attempt_ms, created_ms) \
                      VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
                 )?
-                .execute(params![config_path, hook_index as i64, url, payload, now_ms])?;
-                *queued_hooks = true;
+                .execute(params![config_path, *hook_index as i64, url, payload, now_ms])?;
+                queued_hooks = true;
             }
             StoreCmd::WebhookDone(id) => {
                 tx.prepare_cached("DELETE FROM webhook_outbox WHERE id = ?1")?
@@ -251,9 +280,9 @@ fn write_batch(
             }
             StoreCmd::RevokeDevice(id) => {
                 tx.prepare_cached("UPDATE devices SET revoked = 1 WHERE id = ?1")?
-                    .execute([&id])?;
+                    .execute([id])?;
                 tx.prepare_cached("DELETE FROM passkeys WHERE device_id = ?1")?
-                    .execute([&id])?;
+                    .execute([id])?;
             }
             StoreCmd::PutPasskey(k) => {
                 tx.prepare_cached(
@@ -279,9 +308,9 @@ fn write_batch(
             }
             StoreCmd::TotpStep(step) => {
                 tx.prepare_cached("UPDATE totp SET last_step = ?1 WHERE one = 1")?
-                    .execute([step as i64])?;
+                    .execute([*step as i64])?;
             }
-            StoreCmd::Flush(ack) => acks.push(ack),
+            StoreCmd::Flush(_) | StoreCmd::Noop => {}
         }
     }
     if wrote_audit {
@@ -292,8 +321,7 @@ fn write_batch(
         .execute(params![next.last_hash, next.count])?;
     }
     tx.commit()?;
-    *head = next;
-    Ok(())
+    Ok((next, queued_hooks))
 }
 
 fn insert_audit(
@@ -395,7 +423,7 @@ mod tests {
                 ..Default::default()
             });
         }
-        tx.flush().await;
+        assert!(tx.flush().await);
         drop(tx);
         let _ = handle.join();
         let store = Store::open(&db)?;
@@ -435,12 +463,51 @@ mod tests {
                 ..Default::default()
             });
         }
-        tx.flush().await;
+        assert!(tx.flush().await);
         drop(tx);
         let _ = handle.join();
         Connection::open(&db)?.execute("DELETE FROM audit WHERE id = 3", [])?;
         let v = Store::open(&db)?.verify()?;
         assert!(v.problem.unwrap_or_default().contains("deleted"));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_commit_fails_its_flush_and_leaves_no_gap()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("a.db");
+        let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
+        let event = |name: &str| AuditEvent {
+            timestamp_ms: 1,
+            secret_name: name.into(),
+            action: "approved".into(),
+            ..Default::default()
+        };
+        tx.audit(event("FIRST"));
+        assert!(tx.flush().await);
+        // Every insert of this name fails, as a full disk would.
+        Connection::open(&db)?.execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON audit WHEN NEW.secret_name = 'BOOM' \
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+        )?;
+        tx.audit(event("BOOM"));
+        assert!(
+            !tx.flush().await,
+            "the caller learns its rows are not stored"
+        );
+        Connection::open(&db)?.execute_batch("DROP TRIGGER boom")?;
+        tx.audit(event("AFTER"));
+        assert!(tx.flush().await);
+        drop(tx);
+        let _ = handle.join();
+        let store = Store::open(&db)?;
+        let v = store.verify()?;
+        assert_eq!(
+            (v.rows_checked, v.problem),
+            (2, None),
+            "the chain has no gap"
+        );
         Ok(())
     }
 }

@@ -191,7 +191,8 @@ impl Admin for AdminService {
             0 => 20,
             n => n.min(10_000),
         };
-        self.0.store.flush().await;
+        // Show what was sent before; a failed batch is in the daemon's log.
+        let _ = self.0.store.flush().await;
         let reader = self.0.reader.clone();
         let rows = tokio::task::spawn_blocking(move || reader.recent(limit))
             .await
@@ -232,7 +233,7 @@ impl Admin for AdminService {
         &self,
         _req: Request<pb::AuditVerifyRequest>,
     ) -> Result<Response<pb::AuditVerifyReply>, Status> {
-        self.0.store.flush().await;
+        let _ = self.0.store.flush().await;
         let reader = self.0.reader.clone();
         let v = tokio::task::spawn_blocking(move || reader.verify())
             .await
@@ -334,13 +335,15 @@ impl Admin for AdminService {
         )
         .await
         {
-            Ok(Decided::Final(req)) => Ok(Response::new(pb::DecideReply {
-                outcome: match req.state() {
-                    crate::broker::State::Denied { .. } => "denied",
-                    _ => "approved",
-                }
-                .into(),
-            })),
+            Ok(Decided::Final(req)) => match req.state() {
+                crate::broker::State::Denied { .. } => Ok(Response::new(pb::DecideReply {
+                    outcome: "denied".into(),
+                })),
+                crate::broker::State::Cancelled { why } => Err(Status::unavailable(why)),
+                _ => Ok(Response::new(pb::DecideReply {
+                    outcome: "approved".into(),
+                })),
+            },
             Ok(Decided::Partial { .. }) => Ok(Response::new(pb::DecideReply {
                 outcome: "partial".into(),
             })),

@@ -57,6 +57,7 @@ pub fn status_of(e: AccessError) -> Status {
         AccessError::Invalid(_) | AccessError::Config(_) => Status::invalid_argument(msg),
         AccessError::WriteFailed(_) => Status::internal(msg),
         AccessError::TooMany(_) => Status::resource_exhausted(msg),
+        AccessError::AuditUnavailable => Status::unavailable(msg),
         AccessError::Provider(p) => match p {
             ProviderError::UnknownSecret { .. } => Status::not_found(msg),
             ProviderError::InvalidName(_) | ProviderError::Invalid(_) => {

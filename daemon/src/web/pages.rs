@@ -178,6 +178,7 @@ pub fn approval(
                         }
                     }
                 }
+                State::Recording { .. } => p.muted { "Approved; recording it in the audit log." }
                 State::Approved { .. } | State::Written { .. } | State::Delivered => p.ok { "Approved." }
                 State::WriteFailed { message, .. } => p.bad { "Approved, but the write failed: " (message) }
                 State::Denied { .. } => p.bad { "Denied." }

@@ -696,9 +696,14 @@ async fn passkey_approve_finish(
         approval_digest: &digest,
     };
     match decisions::decide(&state, &id, true, approver, proven.window_minutes, now).await {
-        Ok(Decided::Final(_)) => {
-            Json(serde_json::json!({ "outcome": "approved", "digest": digest })).into_response()
-        }
+        Ok(Decided::Final(req)) => match req.state() {
+            crate::broker::State::Cancelled { why } => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, &why)
+            }
+            _ => {
+                Json(serde_json::json!({ "outcome": "approved", "digest": digest })).into_response()
+            }
+        },
         Ok(Decided::Partial { have, req }) => Json(serde_json::json!({
             "outcome": "partial",
             "approvals": have,
