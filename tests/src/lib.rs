@@ -56,6 +56,22 @@ pub const TEST_CONFIG: &str = r#"{
 
 pub const TEST_SECRETS: &str = "# test secrets\nAPI_KEY=value-of-api-key-7f3a\nexport DB_URL=\"postgres://u:p@h/db\"\nOTHER='other-secret-91c2'\n";
 
+/// A copy of a built binary that other uids can run, in `home`'s own
+/// directory (made 0755): the checkout may sit under a directory that only
+/// its owner can enter, such as a fresh `mktemp -d`.
+pub fn bin_for_other_users(home: &Home, name: &str) -> Result<PathBuf> {
+    std::fs::set_permissions(home.dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    let dir = home.dir.path().join("bin");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    let to = dir.join(name);
+    if !to.exists() {
+        std::fs::copy(bin(name), &to)?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(to)
+}
+
 /// A state directory and a project, isolated from every other test.
 pub struct Home {
     pub dir: tempfile::TempDir,

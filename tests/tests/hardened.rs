@@ -119,20 +119,10 @@ async fn hardened(kind: Daemon) -> Result<()> {
     let agent_home = root.join("agent-home");
     std::fs::create_dir(&agent_home)?;
 
-    // The binaries the other uids run, where they can reach them: the
-    // checkout may sit under a directory only root can enter.
-    let bins = root.join("bin");
-    std::fs::create_dir(&bins)?;
-    let reachable = |name: &str| -> Result<std::path::PathBuf> {
-        let to = bins.join(name);
-        std::fs::copy(bin(name), &to)?;
-        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
-        Ok(to)
-    };
     let (daemon_bin, cli_bin, shim_bin) = (
-        reachable("agent-vaultd")?,
-        reachable("agent-vault")?,
-        reachable("agent-vault-mcp")?,
+        bin_for_other_users(&home, "agent-vaultd")?,
+        bin_for_other_users(&home, "agent-vault")?,
+        bin_for_other_users(&home, "agent-vault-mcp")?,
     );
     let log = log_path("daemon-hardened");
     // setpriv sets the supplementary groups too (std's Command cannot).

@@ -75,7 +75,7 @@ async fn a_peer_with_another_uid_is_refused_and_audited() -> Result<()> {
     std::fs::set_permissions(home.dir.path(), std::fs::Permissions::from_mode(0o755))?;
     nix::unistd::chown(&home.state, Some(nobody), Some(nogroup))?;
     let log = log_path("daemon-nobody");
-    let mut cmd = home.command(&bin("agent-vaultd"));
+    let mut cmd = home.command(&bin_for_other_users(&home, "agent-vaultd")?);
     cmd.uid(65534)
         .gid(65534)
         .stdout(std::process::Stdio::null())
