@@ -1,13 +1,26 @@
-//! The one writer: every change to the database goes through this task, in
-//! order, over an unbounded (lossless) channel. It commits in batches: it
-//! takes one command, then everything already queued (up to a bound), and
-//! writes them in one transaction with cached prepared statements.
+//! The one writer: every change to the database goes through one queue, in
+//! order, and is committed in batches (one transaction, cached prepared
+//! statements) by whoever holds the connection:
+//!
+//! - a caller of [`StoreTx::flush`] commits inline when the connection is
+//!   free: the queue up to and including its flush, in one transaction, on
+//!   its own thread. On this machine a wake-up of another thread costs more
+//!   than the commit itself, so the common case (an agent's get, which must
+//!   not return before its audit row is stored) waits for no other thread;
+//! - the writer thread commits everything else (records nobody waits for),
+//!   anything a busy connection left behind, and checkpoints the WAL, so
+//!   that no caller ever pays for a checkpoint.
+//!
+//! Every batch is taken from the front of the queue while the connection is
+//! held, so the commit order is the send order, and the hash chain follows
+//! it. The queue is unbounded: nothing is ever dropped for lack of room.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use super::AuditEvent;
 use super::chain::{self, ChainedRow};
@@ -49,22 +62,223 @@ pub enum StoreCmd {
     /// Answered once everything sent before it is committed; dropped
     /// unanswered when that failed.
     Flush(oneshot::Sender<()>),
-    /// Nothing (a placeholder while the writer sorts a batch).
+    /// Nothing (a placeholder while a batch is sorted).
     Noop,
 }
 
+const MAX_BATCH: usize = 1024;
+/// How often the writer thread checkpoints the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How long the writer thread leaves new records to a flush that usually
+/// follows them (an agent's get records its row, then flushes).
+const GRACE: Duration = Duration::from_millis(2);
+
+#[derive(Default)]
+struct Queue {
+    items: Vec<StoreCmd>,
+    /// Live `StoreTx` handles; the writer thread ends at 0 once drained.
+    handles: usize,
+}
+
+/// The connection and the chain head: whoever holds this commits.
+struct Committer {
+    conn: Connection,
+    head: Head,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    queued: Condvar,
+    committer: Mutex<Committer>,
+    /// Told after every commit, so that a flush that found the connection
+    /// busy tries again itself rather than waiting for another thread.
+    committed: Notify,
+    /// Commits since the last checkpoint.
+    dirty: std::sync::atomic::AtomicBool,
+    webhooks_queued: Arc<Notify>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Takes the front of the queue (at most [`MAX_BATCH`] commands).
+    /// Call with the committer held, so batches commit in send order.
+    fn take_batch(&self) -> Vec<StoreCmd> {
+        let mut q = lock(&self.queue);
+        if q.items.len() <= MAX_BATCH {
+            std::mem::take(&mut q.items)
+        } else {
+            q.items.drain(..MAX_BATCH).collect()
+        }
+    }
+
+    /// Commits one batch with the committer held: retried once from the
+    /// head as the database has it; on success the batch's flushes are
+    /// answered, on failure they are dropped (their callers learn it).
+    fn commit(&self, c: &mut Committer, mut batch: Vec<StoreCmd>) {
+        if batch.is_empty() {
+            return;
+        }
+        // The whole batch commits in one transaction, so every flush in it
+        // is answered by that one commit.
+        let mut acks = Vec::new();
+        batch.retain_mut(|cmd| match std::mem::replace(cmd, StoreCmd::Noop) {
+            StoreCmd::Flush(ack) => {
+                acks.push(ack);
+                false
+            }
+            other => {
+                *cmd = other;
+                true
+            }
+        });
+        let mut result = write_batch(&mut c.conn, &c.head, &batch);
+        if let Err(e) = &result {
+            // A rolled-back transaction changed nothing; try once more,
+            // from the head as the database has it.
+            tracing::error!(error = %e, records = batch.len(), "store batch failed; retrying once");
+            if let Ok(h) = Head::load(&c.conn) {
+                c.head = h;
+            }
+            result = write_batch(&mut c.conn, &c.head, &batch);
+        }
+        let committed = &self.committed;
+        let _tell = Defer(|| committed.notify_waiters());
+        match result {
+            Ok((head, queued_hooks)) => {
+                c.head = head;
+                self.dirty
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                if queued_hooks {
+                    self.webhooks_queued.notify_one();
+                }
+                for ack in acks {
+                    let _ = ack.send(());
+                }
+            }
+            Err(e) => {
+                // Dropping the acks tells every waiting flush that its
+                // records are not stored: what depends on them (a value, an
+                // approval) does not happen.
+                tracing::error!(error = %e, records = batch.len(), "store batch failed twice; these records are lost and the calls waiting on them fail");
+                if let Ok(h) = Head::load(&c.conn) {
+                    c.head = h;
+                }
+            }
+        }
+    }
+
+    fn commit_now(&self) {
+        let mut c = match self.committer.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
+        };
+        let batch = self.take_batch();
+        self.commit(&mut c, batch);
+    }
+
+    fn checkpoint(&self) {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let c = lock(&self.committer);
+        if let Err(e) = c
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+
+    /// The writer thread: commits what no flush took, and checkpoints.
+    fn run(&self) {
+        let mut last_checkpoint = Instant::now();
+        loop {
+            let mut q = lock(&self.queue);
+            while q.items.is_empty() && q.handles > 0 {
+                let wait = CHECKPOINT_EVERY.saturating_sub(last_checkpoint.elapsed());
+                let (guard, timeout) = self
+                    .queued
+                    .wait_timeout(q, wait.max(Duration::from_millis(1)))
+                    .unwrap_or_else(|e| e.into_inner());
+                q = guard;
+                if timeout.timed_out() && q.items.is_empty() {
+                    drop(q);
+                    self.checkpoint();
+                    last_checkpoint = Instant::now();
+                    q = lock(&self.queue);
+                }
+            }
+            if q.items.is_empty() {
+                // Every handle is gone and nothing is left.
+                break;
+            }
+            let closing = q.handles == 0;
+            drop(q);
+            if !closing {
+                std::thread::sleep(GRACE);
+            }
+            {
+                let mut c = lock(&self.committer);
+                let batch = self.take_batch();
+                self.commit(&mut c, batch);
+            }
+            if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                self.checkpoint();
+                last_checkpoint = Instant::now();
+            }
+        }
+        self.checkpoint();
+    }
+}
+
+/// Runs a closure when dropped (on every way out of a commit).
+struct Defer<F: Fn()>(F);
+
+impl<F: Fn()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
 /// The sending side, cloned wherever something must be recorded.
-#[derive(Clone)]
 pub struct StoreTx {
-    tx: mpsc::UnboundedSender<StoreCmd>,
+    shared: Arc<Shared>,
+}
+
+impl Clone for StoreTx {
+    fn clone(&self) -> Self {
+        lock(&self.shared.queue).handles += 1;
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for StoreTx {
+    fn drop(&mut self) {
+        let mut q = lock(&self.shared.queue);
+        q.handles = q.handles.saturating_sub(1);
+        if q.handles == 0 {
+            self.shared.queued.notify_one();
+        }
+    }
 }
 
 impl StoreTx {
-    /// Sends a command. The channel is unbounded, so this never drops one;
-    /// it fails only after the writer stopped, at the very end of shutdown.
+    /// Queues a command. The queue is unbounded, so this never drops one
+    /// and never waits for the database.
     pub fn send(&self, cmd: StoreCmd) {
-        if self.tx.send(cmd).is_err() {
-            tracing::error!("store writer has stopped; a record was not written");
+        let was_empty = {
+            let mut q = lock(&self.shared.queue);
+            q.items.push(cmd);
+            q.items.len() == 1
+        };
+        if was_empty {
+            self.shared.queued.notify_one();
         }
     }
 
@@ -72,94 +286,67 @@ impl StoreTx {
         self.send(StoreCmd::Audit(Box::new(event)));
     }
 
-    /// Waits until everything sent so far is committed. False when it
-    /// could not be (the batch failed twice, or the writer has stopped):
-    /// then nothing that depends on those records may happen.
+    /// Waits until everything sent so far is committed, committing it
+    /// inline when the connection is free. False when it could not be (the
+    /// batch failed twice): then nothing that depends on those records may
+    /// happen.
     #[must_use = "a value may be released only once its audit rows are committed"]
     pub async fn flush(&self) -> bool {
-        let (tx, rx) = oneshot::channel();
-        self.send(StoreCmd::Flush(tx));
-        rx.await.is_ok()
+        let (tx, mut rx) = oneshot::channel();
+        lock(&self.shared.queue).items.push(StoreCmd::Flush(tx));
+        loop {
+            // Registered before trying, so a commit that ends in between
+            // still wakes this loop.
+            let committed = self.shared.committed.notified();
+            // Busy means another thread is committing right now: its batch
+            // may hold this flush; if not, try again when it is done.
+            self.shared.commit_now();
+            match rx.try_recv() {
+                Ok(()) => return true,
+                Err(oneshot::error::TryRecvError::Closed) => return false,
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            tokio::select! {
+                answered = &mut rx => return answered.is_ok(),
+                () = committed => {}
+            }
+        }
     }
 }
 
-const MAX_BATCH: usize = 1024;
-
 /// Starts the writer thread. `webhooks_queued` is notified after a commit
-/// that queued deliveries. The thread ends when every `StoreTx` is dropped.
+/// that queued deliveries. The thread ends when every `StoreTx` is dropped
+/// and the queue is empty.
 pub fn start(
     path: &Path,
     webhooks_queued: Arc<Notify>,
 ) -> Result<(StoreTx, std::thread::JoinHandle<()>), StoreError> {
-    let mut conn = store::open(path)?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<StoreCmd>();
-    let mut chain = Head::load(&conn).map_err(|source| StoreError::Sqlite {
+    let err = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let conn = store::open(path)?;
+    // Checkpoints are the writer thread's job, never a caller's.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(err)?;
+    let head = Head::load(&conn).map_err(err)?;
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue {
+            items: Vec::new(),
+            handles: 1,
+        }),
+        queued: Condvar::new(),
+        committer: Mutex::new(Committer { conn, head }),
+        committed: Notify::new(),
+        dirty: std::sync::atomic::AtomicBool::new(false),
+        webhooks_queued,
+    });
+    let thread_shared = shared.clone();
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
-            while let Some(first) = rx.blocking_recv() {
-                batch.push(first);
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(cmd) => batch.push(cmd),
-                        Err(_) => break,
-                    }
-                }
-                // The whole batch commits in one transaction, so every flush
-                // in it is answered by that one commit.
-                let mut acks = Vec::new();
-                batch.retain_mut(|cmd| match std::mem::replace(cmd, StoreCmd::Noop) {
-                    StoreCmd::Flush(ack) => {
-                        acks.push(ack);
-                        false
-                    }
-                    other => {
-                        *cmd = other;
-                        true
-                    }
-                });
-                let mut result = write_batch(&mut conn, &chain, &batch);
-                if let Err(e) = &result {
-                    // A rolled-back transaction changed nothing; try once
-                    // more (a busy or briefly full disk), from the head as
-                    // the database has it.
-                    tracing::error!(error = %e, records = batch.len(), "store batch failed; retrying once");
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    if let Ok(h) = Head::load(&conn) {
-                        chain = h;
-                    }
-                    result = write_batch(&mut conn, &chain, &batch);
-                }
-                match result {
-                    Ok((head, queued_hooks)) => {
-                        chain = head;
-                        if queued_hooks {
-                            webhooks_queued.notify_one();
-                        }
-                        for ack in acks {
-                            let _ = ack.send(());
-                        }
-                    }
-                    Err(e) => {
-                        // Dropping the acks tells every waiting flush that
-                        // its records are not stored: values that depend on
-                        // them are not released.
-                        tracing::error!(error = %e, records = batch.len(), "store batch failed twice; these records are lost and the calls waiting on them fail");
-                        drop(acks);
-                    }
-                }
-                batch.clear();
-            }
-        })
-        .map_err(|e| StoreError::Sqlite {
-            path: path.to_path_buf(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
-    Ok((StoreTx { tx }, handle))
+        .spawn(move || thread_shared.run())
+        .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+    Ok((StoreTx { shared }, handle))
 }
 
 /// The chain's head: the last hash and the row count.

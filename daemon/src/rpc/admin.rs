@@ -83,6 +83,20 @@ fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
 
+impl AdminService {
+    /// An admin's change is on disk before the command returns. It already
+    /// holds in memory; if it could not be stored, say so.
+    async fn durable(&self) -> Result<(), Status> {
+        if self.0.store.flush().await {
+            Ok(())
+        } else {
+            Err(Status::unavailable(
+                "done for now, but the database could not record it, so it would not survive a restart; see agent-vaultd's log",
+            ))
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn hello(
@@ -178,6 +192,7 @@ impl Admin for AdminService {
             }
         };
         let gone = decisions::revoke(&self.0, &target, "");
+        self.durable().await?;
         Ok(Response::new(pb::RevokeReply {
             revoked: gone as u32,
         }))
@@ -275,6 +290,7 @@ impl Admin for AdminService {
             "revoked with agent-vault devices revoke",
             None,
         );
+        self.durable().await?;
         Ok(Response::new(pb::RevokeDeviceReply { revoked: true }))
     }
 
@@ -365,6 +381,7 @@ impl Admin for AdminService {
                 "authenticator app enrolled",
                 None,
             );
+            self.durable().await?;
             return Ok(Response::new(pb::PairReply {
                 url,
                 ..Default::default()

@@ -310,6 +310,8 @@ async fn pair_claim(
     let label = clean_label(&form.label);
     match state.devices.claim(&token, &label, clock::now_ms()) {
         Ok(PairOutcome::Paired { device_id, cookie }) => {
+            // Stored before the browser gets its credential.
+            let _ = state.store.flush().await;
             tracing::info!(device = %device_id, "device paired");
             events::record_plain(
                 &state,
@@ -350,6 +352,7 @@ async fn pair_wait(State(state): State<AppState>, headers: HeaderMap) -> Respons
     match state.devices.poll_claim(&claim, clock::now_ms()) {
         Ok(None) => page(StatusCode::OK, pages::pair_waiting()),
         Ok(Some((device_id, cookie, by))) => {
+            let _ = state.store.flush().await;
             tracing::info!(device = %device_id, approved_by = %by, "device paired");
             events::record_plain(
                 &state,
@@ -435,6 +438,8 @@ async fn grant_revoke(
         Err(refuse) => return refuse(),
     };
     decisions::revoke(&state, &RevokeTarget::Id(form.id), &me.id);
+    // Ended at once in memory; on disk before the page says so.
+    let _ = state.store.flush().await;
     Redirect::to("/").into_response()
 }
 
@@ -555,6 +560,12 @@ async fn passkey_register_finish(
         .finish_registration(&me.id, &body.credential, clock::now_ms())
     {
         Ok(id) => {
+            if !state.store.flush().await {
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the passkey could not be stored; try again",
+                );
+            }
             tracing::info!(device = %me.id, passkey = %id, "passkey registered");
             events::record_plain(
                 &state,
