@@ -478,6 +478,14 @@ pub async fn one_pending(home: &Home) -> Result<Value> {
     }
 }
 
+/// The id of the one pending request (see [`one_pending`]).
+pub async fn one_pending_id(home: &Home) -> Result<String> {
+    Ok(one_pending(home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// Audit rows as (action, secret_name), oldest first.
 pub fn audit_actions(home: &Home) -> Result<Vec<(String, String)>> {
     // The audit RPC flushes the writer first; ignored when no daemon runs.

@@ -184,10 +184,7 @@ async fn a_passkey_approval_signs_the_request_digest_and_releases_the_value() ->
         "API_KEY",
         "deploy the staging app",
     );
-    let id = one_pending(&home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let id = one_pending_id(&home).await?;
     let (_, html) = phone.page(&format!("/approve/{id}")).await?;
     assert!(html.contains("this device has none"), "{html}");
     assert!(!html.contains("passkey-approve"));
@@ -249,10 +246,7 @@ async fn a_bad_signature_and_an_assertion_for_another_request_are_refused() -> R
     assert_eq!(status, 200, "{body}");
 
     let first = ask(Agent::start(&home).await?, "API_KEY", "request A");
-    let a = one_pending(&home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let a = one_pending_id(&home).await?;
     let second = ask(Agent::start(&home).await?, "OTHER", "request B");
     let b = poll(std::time::Duration::from_secs(15), || {
         pending_ids(&home).ok()?.into_iter().find(|id| *id != a)
@@ -352,10 +346,7 @@ async fn a_passkey_without_user_verification_is_refused_and_another_device_canno
     assert_eq!(status, 200, "{body}");
 
     let call = ask(Agent::start(&home).await?, "API_KEY", "deploy");
-    let id = one_pending(&home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let id = one_pending_id(&home).await?;
     // The laptop has no passkey of its own: it cannot start a ceremony...
     let (_, html) = laptop.page(&format!("/approve/{id}")).await?;
     let csrf_laptop = form_value(&html, "csrf").unwrap_or_default();
@@ -459,10 +450,7 @@ async fn chromium_adds_a_passkey_and_approves_with_it_through_the_page_script() 
         "API_KEY",
         "<img src=x onerror=alert(1)> deploy",
     );
-    let id = one_pending(&home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let id = one_pending_id(&home).await?;
     let escaped = block_in_place(|| -> Result<Value> {
         browser.open(&tab, &format!("{base}/approve/{id}"))?;
         let escaped = browser.eval(

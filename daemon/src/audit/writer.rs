@@ -149,8 +149,7 @@ impl Shared {
         match result {
             Ok((head, queued_hooks)) => {
                 c.head = head;
-                self.dirty
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
                 if queued_hooks {
                     self.webhooks_queued.notify_one();
                 }

@@ -470,18 +470,15 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+const NOT_PAIRED: &str = "this browser is not paired (or its pairing expired)";
+const BAD_TOKEN: &str = "the form token is missing or wrong; reload the page and try again";
+
 fn json_unauthorized() -> Response {
-    json_error(
-        StatusCode::UNAUTHORIZED,
-        "this browser is not paired (or its pairing expired)",
-    )
+    json_error(StatusCode::UNAUTHORIZED, NOT_PAIRED)
 }
 
 fn json_forbidden() -> Response {
-    json_error(
-        StatusCode::FORBIDDEN,
-        "the form token is missing or wrong; reload the page and try again",
-    )
+    json_error(StatusCode::FORBIDDEN, BAD_TOKEN)
 }
 
 fn passkey_error(e: &PasskeyError) -> Response {
@@ -591,11 +588,27 @@ struct ApproveStartBody {
     window: Option<f64>,
 }
 
-/// The pending passkey request `id`, or why it cannot be approved with one.
-fn pending_passkey_request(
+/// The paired device (with its form token for this request) and the
+/// pending passkey request behind a ceremony call, or why not.
+fn passkey_approver(
     state: &AppState,
+    headers: &HeaderMap,
     id: &str,
-) -> Result<std::sync::Arc<crate::broker::PendingApproval>, (StatusCode, &'static str)> {
+    csrf: &str,
+) -> Result<
+    (
+        crate::audit::store::DeviceRecord,
+        std::sync::Arc<crate::broker::PendingApproval>,
+    ),
+    (StatusCode, &'static str),
+> {
+    let me = device(state, headers).ok_or((StatusCode::UNAUTHORIZED, NOT_PAIRED))?;
+    if !state
+        .devices
+        .check_csrf(&me.id, &format!("approve:{id}"), csrf)
+    {
+        return Err((StatusCode::FORBIDDEN, BAD_TOKEN));
+    }
     let req = state.broker.get(id).ok_or((
         StatusCode::NOT_FOUND,
         "no such request; it may have expired",
@@ -612,7 +625,7 @@ fn pending_passkey_request(
             "this vault does not use passkeys: approve it with the form",
         ));
     }
-    Ok(req)
+    Ok((me, req))
 }
 
 async fn passkey_approve_start(
@@ -621,17 +634,8 @@ async fn passkey_approve_start(
     headers: HeaderMap,
     Json(body): Json<ApproveStartBody>,
 ) -> Response {
-    let Some(me) = device(&state, &headers) else {
-        return json_unauthorized();
-    };
-    if !state
-        .devices
-        .check_csrf(&me.id, &format!("approve:{id}"), &body.csrf)
-    {
-        return json_forbidden();
-    }
-    let req = match pending_passkey_request(&state, &id) {
-        Ok(r) => r,
+    let (me, req) = match passkey_approver(&state, &headers, &id, &body.csrf) {
+        Ok(x) => x,
         Err((status, why)) => return json_error(status, why),
     };
     // The window that will be signed is the one that will be applied.
@@ -663,17 +667,8 @@ async fn passkey_approve_finish(
     headers: HeaderMap,
     Json(body): Json<ApproveFinishBody>,
 ) -> Response {
-    let Some(me) = device(&state, &headers) else {
-        return json_unauthorized();
-    };
-    if !state
-        .devices
-        .check_csrf(&me.id, &format!("approve:{id}"), &body.csrf)
-    {
-        return json_forbidden();
-    }
-    let req = match pending_passkey_request(&state, &id) {
-        Ok(r) => r,
+    let (me, req) = match passkey_approver(&state, &headers, &id, &body.csrf) {
+        Ok(x) => x,
         Err((status, why)) => return json_error(status, why),
     };
     let now = clock::now_ms();
