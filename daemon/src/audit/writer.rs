@@ -189,7 +189,11 @@ impl Shared {
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        drop(c);
+        // A flush that found the connection busy with this tries again.
+        self.committed.notify_waiters();
     }
 
     /// The writer thread: commits what no flush took, and checkpoints.
@@ -694,6 +698,66 @@ mod tests {
             (2, None),
             "the chain has no gap"
         );
+        Ok(())
+    }
+
+    /// Records no one flushes are committed by the writer thread, and many
+    /// tasks flushing at once share commits without losing or reordering a
+    /// row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn unflushed_records_land_and_concurrent_flushes_keep_the_chain()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("a.db");
+        let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
+        let event = |name: String| AuditEvent {
+            timestamp_ms: 1,
+            secret_name: name,
+            action: "auto_approved".into(),
+            ..Default::default()
+        };
+        tx.audit(event("LONE".into()));
+        let store = Store::open(&db)?;
+        let mut landed = false;
+        for _ in 0..200 {
+            if store.verify()?.rows_checked == 1 {
+                landed = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(landed, "the writer thread committed the unflushed row");
+
+        let tasks: Vec<_> = (0..16)
+            .map(|t| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    for i in 0..200 {
+                        tx.audit(event(format!("T{t}-{i}")));
+                        assert!(tx.flush().await);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await?;
+        }
+        drop(tx);
+        let _ = handle.join();
+        let v = store.verify()?;
+        assert_eq!((v.rows_checked, v.problem), (1 + 16 * 200, None));
+        // Each task's rows are in the order it sent them.
+        let names: Vec<String> = Connection::open(&db)?
+            .prepare("SELECT secret_name FROM audit ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut last = std::collections::HashMap::new();
+        for n in names.iter().filter(|n| n.starts_with('T')) {
+            let (t, i) = n[1..].split_once('-').unwrap_or_default();
+            let i: i64 = i.parse()?;
+            let prev = last.insert(t.to_string(), i).unwrap_or(-1);
+            assert_eq!(i, prev + 1, "task {t}: {i} after {prev}");
+        }
         Ok(())
     }
 }
