@@ -8,8 +8,9 @@
 //!   than the commit itself, so the common case (an agent's get, which must
 //!   not return before its audit row is stored) waits for no other thread;
 //! - the writer thread commits everything else (records nobody waits for),
-//!   anything a busy connection left behind, and checkpoints the WAL, so
-//!   that no caller ever pays for a checkpoint.
+//!   anything a busy connection left behind, and checkpoints the WAL, mostly
+//!   on a connection of its own, so that no caller waits for more than the
+//!   last few frames of a checkpoint.
 //!
 //! Every batch is taken from the front of the queue while the connection is
 //! held, so the commit order is the send order, and the hash chain follows
@@ -179,25 +180,35 @@ impl Shared {
         self.commit(&mut c, batch);
     }
 
-    fn checkpoint(&self) {
+    /// Copies the WAL into the database in two steps, so that no flush
+    /// waits long and the WAL still starts over: first on the writer
+    /// thread's own connection, holding none of our locks (a PASSIVE
+    /// checkpoint waits for no writer), which copies nearly everything;
+    /// then, holding the connection for the moment it takes, the few frames
+    /// committed meanwhile. The WAL is then fully copied, so the next commit
+    /// rewinds it instead of letting it grow under steady load.
+    fn checkpoint(&self, own: &Connection) {
         if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let c = lock(&self.committer);
-        if let Err(e) = c
-            .conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
+        let passive =
+            |conn: &Connection| conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let result = passive(own).and_then(|()| {
+            let c = lock(&self.committer);
+            let r = passive(&c.conn);
+            drop(c);
+            // A flush that found the connection busy with this tries again.
+            self.committed.notify_waiters();
+            r
+        });
+        if let Err(e) = result {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        drop(c);
-        // A flush that found the connection busy with this tries again.
-        self.committed.notify_waiters();
     }
 
     /// The writer thread: commits what no flush took, and checkpoints.
-    fn run(&self) {
+    fn run(&self, checkpointer: Connection) {
         let mut last_checkpoint = Instant::now();
         loop {
             let mut q = lock(&self.queue);
@@ -210,7 +221,7 @@ impl Shared {
                 q = guard;
                 if timeout.timed_out() && q.items.is_empty() {
                     drop(q);
-                    self.checkpoint();
+                    self.checkpoint(&checkpointer);
                     last_checkpoint = Instant::now();
                     q = lock(&self.queue);
                 }
@@ -230,11 +241,11 @@ impl Shared {
                 self.commit(&mut c, batch);
             }
             if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                self.checkpoint();
+                self.checkpoint(&checkpointer);
                 last_checkpoint = Instant::now();
             }
         }
-        self.checkpoint();
+        self.checkpoint(&checkpointer);
     }
 }
 
@@ -333,6 +344,7 @@ pub fn start(
     conn.pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(err)?;
     let head = Head::load(&conn).map_err(err)?;
+    let checkpointer = store::open(path)?;
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue {
             items: Vec::new(),
@@ -347,7 +359,7 @@ pub fn start(
     let thread_shared = shared.clone();
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || thread_shared.run())
+        .spawn(move || thread_shared.run(checkpointer))
         .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
     Ok((StoreTx { shared }, handle))
 }
