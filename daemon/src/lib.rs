@@ -18,6 +18,7 @@ pub mod fuzz_checks;
 pub mod grants;
 pub mod hardening;
 pub mod passkeys;
+pub mod procinfo;
 pub mod providers;
 pub mod rpc;
 pub mod secret;

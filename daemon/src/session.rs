@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use crate::procinfo;
+
 /// Who is asking. Shown on the approval page and stored in the audit table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Requester {
@@ -41,22 +43,6 @@ fn clean(s: &str, max: usize) -> String {
         .to_string()
 }
 
-#[cfg(target_os = "linux")]
-fn proc_parent(pid: u32) -> Option<(u32, String)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?.to_string();
-    let ppid = stat
-        .get(close + 2..)?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some((ppid, comm))
-}
-
 impl Requester {
     /// Everything the operating system says about a peer, read at once
     /// (pids are reused, so this happens when the session opens).
@@ -71,54 +57,47 @@ impl Requester {
             exe: exe_of(pid),
             mcp_client,
             user,
+            cmdline: clean(&procinfo::cmdline(pid), 300),
+            cwd: clean(&procinfo::cwd(pid), 300),
             ..Default::default()
         };
-        #[cfg(target_os = "linux")]
+        let mut parent = None;
+        let mut current = pid;
+        for _ in 0..12 {
+            let Some((ppid, _)) = procinfo::parent(current) else {
+                break;
+            };
+            if ppid <= 1 {
+                break;
+            }
+            let Some((_, comm)) = procinfo::parent(ppid) else {
+                break;
+            };
+            let exe = exe_of(ppid);
+            let name = std::path::Path::new(&exe)
+                .file_name()
+                .map_or(comm.clone(), |n| n.to_string_lossy().into_owned());
+            let label = format!("{} (pid {ppid})", clean(&name, 60));
+            if parent.is_none() {
+                parent = Some(label.clone());
+            }
+            let lower = format!("{} {}", name, comm).to_lowercase();
+            if KNOWN_AGENTS.iter().any(|a| lower.contains(a)) {
+                r.agent = label;
+                break;
+            }
+            current = ppid;
+        }
+        if r.agent.is_empty() {
+            r.agent = parent.unwrap_or_default();
+        }
+        // A daemon running as another user (the hardened set-up) may not
+        // read another user's exe link; argv[0] is what is left, and it is
+        // labelled as the process's own claim.
+        if r.exe.is_empty()
+            && let Some(argv0) = r.cmdline.split(' ').next().filter(|a| !a.is_empty())
         {
-            r.cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| clean(&String::from_utf8_lossy(&b).replace('\0', " "), 300))
-                .unwrap_or_default();
-            r.cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
-                .map(|p| clean(&p.display().to_string(), 300))
-                .unwrap_or_default();
-            let mut parent = None;
-            let mut current = pid;
-            for _ in 0..12 {
-                let Some((ppid, _)) = proc_parent(current) else {
-                    break;
-                };
-                if ppid <= 1 {
-                    break;
-                }
-                let Some((_, comm)) = proc_parent(ppid) else {
-                    break;
-                };
-                let exe = exe_of(ppid);
-                let name = std::path::Path::new(&exe)
-                    .file_name()
-                    .map_or(comm.clone(), |n| n.to_string_lossy().into_owned());
-                let label = format!("{} (pid {ppid})", clean(&name, 60));
-                if parent.is_none() {
-                    parent = Some(label.clone());
-                }
-                let lower = format!("{} {}", name, comm).to_lowercase();
-                if KNOWN_AGENTS.iter().any(|a| lower.contains(a)) {
-                    r.agent = label;
-                    break;
-                }
-                current = ppid;
-            }
-            if r.agent.is_empty() {
-                r.agent = parent.unwrap_or_default();
-            }
-            // A daemon running as another user (the hardened set-up) may
-            // not read another user's exe link; argv[0] is what is left,
-            // and it is labelled as the process's own claim.
-            if r.exe.is_empty()
-                && let Some(argv0) = r.cmdline.split(' ').next().filter(|a| !a.is_empty())
-            {
-                r.exe = format!("{argv0} (unverified: argv[0])");
-            }
+            r.exe = format!("{argv0} (unverified: argv[0])");
         }
         r
     }
@@ -146,15 +125,5 @@ pub struct Session {
 
 /// The executable of a live process, read at once (pids are reused).
 pub fn exe_of(pid: u32) -> String {
-    #[cfg(target_os = "linux")]
-    {
-        std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        String::new()
-    }
+    procinfo::exe(pid)
 }

@@ -66,7 +66,14 @@ pub fn bin_for_other_users(home: &Home, name: &str) -> Result<PathBuf> {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
     let to = dir.join(name);
     if !to.exists() {
-        std::fs::copy(bin(name), &to)?;
+        // A hard link opens nothing for writing. A copy does, and a process
+        // forked meanwhile by another test thread keeps that descriptor
+        // until it execs, so running the copy at once can fail with "text
+        // file busy"; give such children a moment.
+        if std::fs::hard_link(bin(name), &to).is_err() {
+            std::fs::copy(bin(name), &to)?;
+            std::thread::sleep(Duration::from_millis(300));
+        }
         std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(to)
