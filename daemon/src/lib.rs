@@ -179,7 +179,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         store.clone(),
     );
     if let Err(why) = passkeys.availability() {
-        tracing::info!("passkeys: {why}");
+        let needing: Vec<&str> = config
+            .vaults
+            .values()
+            .filter(|v| v.factor == config::ApprovalFactor::Passkey)
+            .map(|v| v.name.as_str())
+            .collect();
+        if needing.is_empty() {
+            tracing::info!("passkeys: {why}");
+        } else {
+            // Those vaults can still be denied, never approved: say so loudly.
+            tracing::warn!(vaults = ?needing, "these vaults require a passkey, but {why}");
+        }
     }
 
     let default_project = config.path.clone();
