@@ -42,6 +42,12 @@ async fn post_json(approver: &Approver, path: &str, body: &Value) -> Result<(u16
     ))
 }
 
+/// A 403 whose error names `why`.
+fn refused_because(status: u16, body: &Value, why: &str) {
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap_or("").contains(why), "{body}");
+}
+
 fn origin(approver: &Approver) -> Result<url::Url> {
     Ok(url::Url::parse(&approver.base)?)
 }
@@ -264,11 +270,7 @@ async fn a_bad_signature_and_an_assertion_for_another_request_are_refused() -> R
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
     tampered["response"]["signature"] = json!(chars.into_iter().collect::<String>());
     let (status, body) = finish(&phone, &a, &csrf_a, &tampered).await?;
-    assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error"].as_str().unwrap_or("").contains("failed"),
-        "{body}"
-    );
+    refused_because(status, &body, "failed");
 
     // A again, signed properly; the assertion is then offered for B, whose
     // own ceremony is under way (its challenge is B's, not A's).
@@ -276,14 +278,7 @@ async fn a_bad_signature_and_an_assertion_for_another_request_are_refused() -> R
     let for_a = sign(&phone, &mut key, &options_a)?;
     let (csrf_b, _options_b) = start(&phone, &b, 0.0).await?;
     let (status, body) = finish(&phone, &b, &csrf_b, &for_a).await?;
-    assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("challenge differs"),
-        "{body}"
-    );
+    refused_because(status, &body, "challenge differs");
     // And for B with no ceremony at all (B's was used up by that attempt).
     let (status, _) = finish(&phone, &b, &csrf_b, &for_a).await?;
     assert_eq!(status, 403);
@@ -332,14 +327,7 @@ async fn a_passkey_without_user_verification_is_refused_and_another_device_canno
         o["publicKey"]["authenticatorSelection"]["userVerification"] = json!("discouraged");
     })
     .await?;
-    assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("user verified bit"),
-        "{body}"
-    );
+    refused_because(status, &body, "user verified bit");
 
     let mut key = SoftPasskey::new(true);
     let (status, body) = register(&phone, &mut key).await?;
@@ -368,14 +356,7 @@ async fn a_passkey_without_user_verification_is_refused_and_another_device_canno
     options["publicKey"]["userVerification"] = json!("discouraged");
     let unverified = sign(&phone, &mut key, &options)?;
     let (status, body) = finish(&phone, &id, &csrf_phone, &unverified).await?;
-    assert_eq!(status, 403, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("user verified bit"),
-        "{body}"
-    );
+    refused_because(status, &body, "user verified bit");
     assert_eq!(pending_ids(&home)?, vec![id.clone()]);
 
     // Revoking the phone removes its passkeys; the request stays pending

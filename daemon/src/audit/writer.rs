@@ -63,8 +63,6 @@ pub enum StoreCmd {
     /// Answered once everything sent before it is committed; dropped
     /// unanswered when that failed.
     Flush(oneshot::Sender<()>),
-    /// Nothing (a placeholder while a batch is sorted).
-    Noop,
 }
 
 const MAX_BATCH: usize = 1024;
@@ -118,23 +116,23 @@ impl Shared {
     /// Commits one batch with the committer held: retried once from the
     /// head as the database has it; on success the batch's flushes are
     /// answered, on failure they are dropped (their callers learn it).
-    fn commit(&self, c: &mut Committer, mut batch: Vec<StoreCmd>) {
+    fn commit(&self, c: &mut Committer, batch: Vec<StoreCmd>) {
         if batch.is_empty() {
             return;
         }
         // The whole batch commits in one transaction, so every flush in it
         // is answered by that one commit.
         let mut acks = Vec::new();
-        batch.retain_mut(|cmd| match std::mem::replace(cmd, StoreCmd::Noop) {
-            StoreCmd::Flush(ack) => {
-                acks.push(ack);
-                false
-            }
-            other => {
-                *cmd = other;
-                true
-            }
-        });
+        let batch: Vec<StoreCmd> = batch
+            .into_iter()
+            .filter_map(|cmd| match cmd {
+                StoreCmd::Flush(ack) => {
+                    acks.push(ack);
+                    None
+                }
+                other => Some(other),
+            })
+            .collect();
         let mut result = write_batch(&mut c.conn, &c.head, &batch);
         if let Err(e) = &result {
             // A rolled-back transaction changed nothing; try once more,
@@ -512,7 +510,7 @@ fn write_batch(
                 tx.prepare_cached("UPDATE totp SET last_step = ?1 WHERE one = 1")?
                     .execute([*step as i64])?;
             }
-            StoreCmd::Flush(_) | StoreCmd::Noop => {}
+            StoreCmd::Flush(_) => {}
         }
     }
     if wrote_audit {

@@ -473,12 +473,19 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 const NOT_PAIRED: &str = "this browser is not paired (or its pairing expired)";
 const BAD_TOKEN: &str = "the form token is missing or wrong; reload the page and try again";
 
-fn json_unauthorized() -> Response {
-    json_error(StatusCode::UNAUTHORIZED, NOT_PAIRED)
-}
-
-fn json_forbidden() -> Response {
-    json_error(StatusCode::FORBIDDEN, BAD_TOKEN)
+/// The paired device behind a JSON call, with its form token for
+/// `purpose` checked, or why not.
+fn json_device(
+    state: &AppState,
+    headers: &HeaderMap,
+    purpose: &str,
+    csrf: &str,
+) -> Result<crate::audit::store::DeviceRecord, (StatusCode, &'static str)> {
+    let me = device(state, headers).ok_or((StatusCode::UNAUTHORIZED, NOT_PAIRED))?;
+    if !state.devices.check_csrf(&me.id, purpose, csrf) {
+        return Err((StatusCode::FORBIDDEN, BAD_TOKEN));
+    }
+    Ok(me)
 }
 
 fn passkey_error(e: &PasskeyError) -> Response {
@@ -519,12 +526,10 @@ async fn passkey_register_start(
     headers: HeaderMap,
     Json(body): Json<CsrfBody>,
 ) -> Response {
-    let Some(me) = device(&state, &headers) else {
-        return json_unauthorized();
+    let me = match json_device(&state, &headers, "passkeys", &body.csrf) {
+        Ok(me) => me,
+        Err((status, why)) => return json_error(status, why),
     };
-    if !state.devices.check_csrf(&me.id, "passkeys", &body.csrf) {
-        return json_forbidden();
-    }
     match state
         .passkeys
         .start_registration(&me.id, &me.label, clock::now_ms())
@@ -546,12 +551,10 @@ async fn passkey_register_finish(
     headers: HeaderMap,
     Json(body): Json<RegisterBody>,
 ) -> Response {
-    let Some(me) = device(&state, &headers) else {
-        return json_unauthorized();
+    let me = match json_device(&state, &headers, "passkeys", &body.csrf) {
+        Ok(me) => me,
+        Err((status, why)) => return json_error(status, why),
     };
-    if !state.devices.check_csrf(&me.id, "passkeys", &body.csrf) {
-        return json_forbidden();
-    }
     match state
         .passkeys
         .finish_registration(&me.id, &body.credential, clock::now_ms())
@@ -602,13 +605,7 @@ fn passkey_approver(
     ),
     (StatusCode, &'static str),
 > {
-    let me = device(state, headers).ok_or((StatusCode::UNAUTHORIZED, NOT_PAIRED))?;
-    if !state
-        .devices
-        .check_csrf(&me.id, &format!("approve:{id}"), csrf)
-    {
-        return Err((StatusCode::FORBIDDEN, BAD_TOKEN));
-    }
+    let me = json_device(state, headers, &format!("approve:{id}"), csrf)?;
     let req = state.broker.get(id).ok_or((
         StatusCode::NOT_FOUND,
         "no such request; it may have expired",
