@@ -500,7 +500,13 @@ impl ServerHandler for Shim {
 
 pub async fn run() -> anyhow::Result<()> {
     let socket = agent_vault_proto::paths::socket_path()?;
-    let service = match Shim::new(socket).serve(rmcp::transport::stdio()).await {
+    // When the agent gives us pipes (as MCP clients do), read and write them
+    // on the reactor: the plain stdio handles cost two thread hand-offs per
+    // message. Anything else (a terminal, a file, a socket) keeps those.
+    let service = match Shim::new(socket)
+        .serve(rmcp::transport::io::stdio_pipes())
+        .await
+    {
         Ok(s) => s,
         // The client went away before initializing: nothing to serve.
         Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),

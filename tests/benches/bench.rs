@@ -72,6 +72,61 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// User + system CPU time of a process so far (clock ticks → Duration).
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / hz)
+}
+
+/// CPU used per call by each party of a throughput run.
+struct CpuSplit {
+    client: Duration,
+    shims: Duration,
+    daemon: Duration,
+}
+
+impl CpuSplit {
+    fn sample(daemon: u32) -> [Duration; 3] {
+        let shims = shim_pids().iter().map(|p| cpu_time(&p.to_string())).sum();
+        [cpu_time("self"), shims, cpu_time(&daemon.to_string())]
+    }
+
+    fn per_call(before: [Duration; 3], after: [Duration; 3], calls: u64) -> Self {
+        let per = |i: usize| after[i].saturating_sub(before[i]) / calls.max(1) as u32;
+        Self {
+            client: per(0),
+            shims: per(1),
+            daemon: per(2),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "CPU per call: client {}, shims {}, daemon {}",
+            us(self.client),
+            us(self.shims),
+            us(self.daemon)
+        )
+    }
+}
+
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
@@ -176,12 +231,13 @@ async fn hello_latency(home: &Home, calls: usize) -> Result<Vec<Duration>> {
     Ok(v)
 }
 
-async fn shim_latency(home: &Home, calls: usize) -> Result<Vec<Duration>> {
+async fn shim_latency(home: &Home, daemon: u32, calls: usize) -> Result<(Vec<Duration>, CpuSplit)> {
     let agent = Agent::start(home).await?;
     let args = json!({"vault": "open", "name": "API_KEY", "reason": "bench"});
     for _ in 0..200 {
         agent.call("get_secret", args.clone()).await?;
     }
+    let cpu_before = CpuSplit::sample(daemon);
     let mut v = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
@@ -189,8 +245,9 @@ async fn shim_latency(home: &Home, calls: usize) -> Result<Vec<Duration>> {
         v.push(t.elapsed());
         anyhow::ensure!(!r.is_error, "{r:?}");
     }
+    let cpu = CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon), calls as u64);
     agent.stop().await;
-    Ok(v)
+    Ok((v, cpu))
 }
 
 async fn shim_start(home: &Home, runs: usize) -> Result<(Vec<Duration>, u64)> {
@@ -237,11 +294,17 @@ fn shim_pids() -> Vec<u32> {
 }
 
 /// 50 concurrent sessions, each calling as fast as it can for `secs`.
-async fn throughput_shims(home: &Home, sessions: usize, secs: f64) -> Result<f64> {
+async fn throughput_shims(
+    home: &Home,
+    daemon: u32,
+    sessions: usize,
+    secs: f64,
+) -> Result<(f64, CpuSplit)> {
     let mut agents = Vec::new();
     for _ in 0..sessions {
         agents.push(Agent::start(home).await?);
     }
+    let cpu_before = CpuSplit::sample(daemon);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let tasks: Vec<_> = agents
@@ -256,25 +319,38 @@ async fn throughput_shims(home: &Home, sessions: usize, secs: f64) -> Result<f64
                         done += 1;
                     }
                 }
-                agent.stop().await;
-                done
+                (agent, done)
             })
         })
         .collect();
     let mut total = 0;
+    let mut agents = Vec::new();
     for t in tasks {
-        total += t.await?;
+        let (agent, done) = t.await?;
+        total += done;
+        agents.push(agent);
     }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let cpu = CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon), total);
+    for agent in agents {
+        agent.stop().await;
+    }
+    Ok((rate, cpu))
 }
 
 /// The same over direct gRPC sessions (the daemon's own ceiling).
-async fn throughput_grpc(home: &Home, sessions: usize, total: usize) -> Result<f64> {
+async fn throughput_grpc(
+    home: &Home,
+    daemon: u32,
+    sessions: usize,
+    total: usize,
+) -> Result<(f64, CpuSplit)> {
     let mut clients = Vec::new();
     for _ in 0..sessions {
         clients.push(grpc_session(home).await?);
     }
     let per = total / sessions;
+    let cpu_before = CpuSplit::sample(daemon);
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
@@ -290,7 +366,12 @@ async fn throughput_grpc(home: &Home, sessions: usize, total: usize) -> Result<f
     for t in tasks {
         t.await??;
     }
-    Ok((per * sessions) as f64 / started.elapsed().as_secs_f64())
+    let calls = (per * sessions) as u64;
+    let rate = calls as f64 / started.elapsed().as_secs_f64();
+    Ok((
+        rate,
+        CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon), calls),
+    ))
 }
 
 /// Fills the audit table through the daemon's own writer (valid chain).
@@ -428,13 +509,18 @@ async fn main() -> Result<()> {
     );
 
     let calls = n(5_000, 500);
-    let shim_lat = shim_latency(&home, calls).await?;
+    let (shim_lat, shim_cpu) = shim_latency(&home, daemon.child.id(), calls).await?;
     let (med, p99) = stats(shim_lat);
     push(
         &mut rows,
         "auto-approved `get_secret` through the shim (Rust MCP client)",
         "≤ 300 µs median, ≤ 1 ms p99",
-        format!("median {}, p99 {}", us(med), us(p99)),
+        format!(
+            "median {}, p99 {}; {}",
+            us(med),
+            us(p99),
+            shim_cpu.describe()
+        ),
         &format!("{calls} sequential calls after 200 warm-up, one session, window open"),
     );
 
@@ -466,22 +552,27 @@ async fn main() -> Result<()> {
     );
 
     let secs = if quick() { 3.0 } else { 10.0 };
-    let tput = throughput_shims(&home, 50, secs).await?;
+    let (tput, cpu) = throughput_shims(&home, daemon.child.id(), 50, secs).await?;
     push(
         &mut rows,
         "throughput, 50 concurrent sessions (shims)",
         "≥ 20,000 gets/s",
-        format!("{tput:.0} gets/s"),
+        format!("{tput:.0} gets/s; {}", cpu.describe()),
         &format!(
             "50 shims, each calling back to back for {secs} s; client, shims and daemon share the 2 cores"
         ),
     );
-    let tput_grpc = throughput_grpc(&home, 50, n(200_000, 20_000)).await?;
+    let (tput_grpc, grpc_cpu) =
+        throughput_grpc(&home, daemon.child.id(), 50, n(200_000, 20_000)).await?;
     push(
         &mut rows,
         "throughput, 50 concurrent sessions (direct gRPC)",
         "—",
-        format!("{tput_grpc:.0} gets/s"),
+        format!(
+            "{tput_grpc:.0} gets/s; CPU per call: client {}, daemon {}",
+            us(grpc_cpu.client),
+            us(grpc_cpu.daemon)
+        ),
         &format!("50 gRPC sessions, {} calls in all", n(200_000, 20_000)),
     );
     push(
@@ -515,7 +606,7 @@ async fn main() -> Result<()> {
 
     // Memory after 1M requests (direct gRPC: the daemon's side of them).
     let million = n(1_000_000, 50_000);
-    let _ = throughput_grpc(&home, 50, million).await?;
+    let _ = throughput_grpc(&home, daemon.child.id(), 50, million).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     push(
         &mut rows,

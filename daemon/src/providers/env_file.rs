@@ -1,20 +1,89 @@
-//! The env-file provider: a dotenv file read on every request (so edits take
-//! effect at once) and written atomically, one writer at a time.
+//! The env-file provider: a dotenv file whose edits take effect at once,
+//! written atomically, one writer at a time.
+//!
+//! Each request checks the file (one `stat`); its parsed values are reused
+//! only while the file is provably unchanged: same device, inode, size,
+//! mtime and ctime, and the snapshot was read after the file had settled
+//! (its last change at least [`SETTLE`] before the read), so that a later
+//! edit cannot share those timestamps even on a filesystem with coarse
+//! ones. Anything else reads the file again. An edit, an atomic
+//! replacement, a `touch` or our own write all change the key.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
 
 use super::{Listed, ProviderError, dotenv};
 use crate::secret::SecretString;
+
+/// How long after its last change a file's snapshot may be reused.
+const SETTLE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct EnvFileProvider {
     vault: String,
     path: PathBuf,
+    cache: Arc<Mutex<Cache>>,
 }
+
+/// What identifies one version of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileKey {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    /// True when the file's last change (mtime or ctime, whichever is
+    /// later; ctime cannot be set back) is at least `settle` before `now`.
+    fn settled(&self, now: SystemTime, settle: Duration) -> bool {
+        let last = self.mtime.max(self.ctime);
+        let Ok(secs) = u64::try_from(last.0) else {
+            return false;
+        };
+        let changed = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(secs)
+            + Duration::from_nanos(u64::try_from(last.1).unwrap_or(0));
+        now.duration_since(changed).is_ok_and(|age| age >= settle)
+    }
+}
+
+/// The parsed values of one settled version of the file (values zeroized
+/// on drop, never printed).
+struct Cache {
+    settle: Duration,
+    snapshot: Option<(FileKey, Arc<Values>)>,
+    /// Times the file was read (tests check when the snapshot is reused).
+    reads: u64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("cached", &self.snapshot.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Name → value, later definitions winning (the parser's contract).
+type Values = HashMap<String, SecretString>;
 
 /// One lock per file path, shared by every vault that names the file, so
 /// concurrent writers in this daemon are serialized.
@@ -27,7 +96,19 @@ fn file_lock(path: &Path) -> Arc<Mutex<()>> {
 
 impl EnvFileProvider {
     pub fn new(vault: String, path: PathBuf) -> Self {
-        Self { vault, path }
+        Self::with_settle(vault, path, SETTLE)
+    }
+
+    fn with_settle(vault: String, path: PathBuf, settle: Duration) -> Self {
+        Self {
+            vault,
+            path,
+            cache: Arc::new(Mutex::new(Cache {
+                settle,
+                snapshot: None,
+                reads: 0,
+            })),
+        }
     }
 
     fn io(&self, source: std::io::Error) -> ProviderError {
@@ -59,29 +140,78 @@ impl EnvFileProvider {
         }
     }
 
+    /// The file's values as they are now: the snapshot when the file is
+    /// unchanged since it was taken, else a fresh read (see the module doc).
+    fn values(&self) -> Result<Arc<Values>, ProviderError> {
+        let lock = || self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let key = match std::fs::metadata(&self.path) {
+            Ok(m) => FileKey::of(&m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                lock().snapshot = None;
+                return Ok(Arc::default());
+            }
+            Err(e) => return Err(self.io(e)),
+        };
+        if let Some((k, v)) = &lock().snapshot
+            && *k == key
+        {
+            return Ok(v.clone());
+        }
+        // Read through one descriptor, keyed by that descriptor's metadata:
+        // the text and the key always describe the same version.
+        let now = SystemTime::now();
+        let (text, key) = match self.read_with_key() {
+            Ok(Some(read)) => read,
+            Ok(None) => return Ok(Arc::default()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let values: Arc<Values> = Arc::new(
+            dotenv::parse(&text)
+                .into_iter()
+                .map(|e| (e.key, SecretString::new(e.value)))
+                .collect(),
+        );
+        let mut cache = lock();
+        cache.reads += 1;
+        cache.snapshot = key
+            .settled(now, cache.settle)
+            .then(|| (key, values.clone()));
+        Ok(values)
+    }
+
+    /// The file's text and key, `None` when it does not exist.
+    fn read_with_key(&self) -> std::io::Result<Option<(zeroize::Zeroizing<String>, FileKey)>> {
+        use std::io::Read;
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let key = FileKey::of(&file.metadata()?);
+        let mut text = zeroize::Zeroizing::new(String::with_capacity(key.size as usize));
+        file.read_to_string(&mut text)?;
+        Ok(Some((text, key)))
+    }
+
     pub fn list(&self) -> Result<Vec<Listed>, ProviderError> {
-        let text = self.read()?;
-        let mut names: Vec<String> = dotenv::parse(&text).into_iter().map(|e| e.key).collect();
+        let values = self.values()?;
+        let mut names: Vec<&String> = values.keys().collect();
         names.sort();
-        names.dedup();
         Ok(names
             .into_iter()
             .map(|name| Listed {
-                name,
+                name: name.clone(),
                 group: String::new(),
             })
             .collect())
     }
 
     pub fn get(&self, names: &[String]) -> Result<HashMap<String, SecretString>, ProviderError> {
-        let text = self.read()?;
-        let mut found: HashMap<String, SecretString> = HashMap::new();
-        for e in dotenv::parse(&text) {
-            if names.contains(&e.key) {
-                // Later definitions win, as in the parser's contract.
-                found.insert(e.key, SecretString::new(e.value));
-            }
-        }
+        let values = self.values()?;
+        let found: HashMap<String, SecretString> = names
+            .iter()
+            .filter_map(|n| values.get(n).map(|v| (n.clone(), v.clone())))
+            .collect();
         let missing: Vec<&str> = names
             .iter()
             .filter(|n| !found.contains_key(*n))
@@ -125,6 +255,11 @@ impl EnvFileProvider {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
+        // The new file has a new inode, so the key would change anyway.
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot = None;
         Ok(())
     }
 }
@@ -198,5 +333,79 @@ mod tests {
             "# c\nA=2\nB=\"x \\\"y\\\"\"\n"
         );
         Ok(())
+    }
+
+    fn reads(p: &EnvFileProvider) -> u64 {
+        p.cache.lock().map(|c| c.reads).unwrap_or(0)
+    }
+
+    #[test]
+    fn a_settled_file_is_read_once_and_any_change_is_seen() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "A=1\n")?;
+        // Settled at once: the snapshot is reused while the file is unchanged.
+        let p = EnvFileProvider::with_settle("v".into(), path.clone(), Duration::ZERO);
+        for _ in 0..3 {
+            assert_eq!(p.get(&["A".into()])?["A"].expose(), "1");
+        }
+        assert_eq!(reads(&p), 1);
+        // Edited in place, same size: a new ctime and mtime.
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::write(&path, "A=2\n")?;
+        assert_eq!(p.get(&["A".into()])?["A"].expose(), "2");
+        assert_eq!(reads(&p), 2);
+        // Replaced by rename (a new inode), as editors and our writer do.
+        let tmp = dir.path().join(".env.new");
+        std::fs::write(&tmp, "A=3\n")?;
+        std::fs::rename(&tmp, &path)?;
+        assert_eq!(p.get(&["A".into()])?["A"].expose(), "3");
+        // Our own write.
+        p.set(&[("B".into(), SecretString::new("4".into()))])?;
+        assert_eq!(p.get(&["B".into()])?["B"].expose(), "4");
+        // Removed: an empty vault, not the old values.
+        std::fs::remove_file(&path)?;
+        assert!(matches!(
+            p.get(&["A".into()]),
+            Err(ProviderError::UnknownSecret { .. })
+        ));
+        assert!(p.list()?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_changed_within_the_settle_window_is_read_every_time()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "A=1\n")?;
+        let p = EnvFileProvider::new("v".into(), path.clone());
+        for _ in 0..3 {
+            assert_eq!(p.get(&["A".into()])?["A"].expose(), "1");
+        }
+        // Just written: a same-size edit in the same timestamp tick could
+        // not be told apart, so nothing is reused yet.
+        assert_eq!(reads(&p), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn the_cache_never_prints_a_value() {
+        let p = EnvFileProvider::with_settle("v".into(), PathBuf::from("/nonexistent"), SETTLE);
+        if let Ok(mut c) = p.cache.lock() {
+            let values: Values = [("A".to_string(), SecretString::new("hunter2".into()))].into();
+            c.snapshot = Some((
+                FileKey {
+                    dev: 0,
+                    ino: 0,
+                    size: 0,
+                    mtime: (0, 0),
+                    ctime: (0, 0),
+                },
+                Arc::new(values),
+            ));
+        }
+        assert!(!format!("{p:?}").contains("hunter2"));
     }
 }
