@@ -17,6 +17,7 @@
 //! it. The queue is unbounded: nothing is ever dropped for lack of room.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -93,7 +94,11 @@ struct Shared {
     /// busy tries again itself rather than waiting for another thread.
     committed: Notify,
     /// Commits since the last checkpoint.
-    dirty: std::sync::atomic::AtomicBool,
+    dirty: AtomicBool,
+    /// Calls in progress that will flush (see [`StoreTx::working`]).
+    working: AtomicUsize,
+    /// Transactions committed (tests check how rows are grouped).
+    commits: AtomicUsize,
     webhooks_queued: Arc<Notify>,
 }
 
@@ -148,7 +153,8 @@ impl Shared {
         match result {
             Ok((head, queued_hooks)) => {
                 c.head = head;
-                self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                self.dirty.store(true, Ordering::Relaxed);
                 if queued_hooks {
                     self.webhooks_queued.notify_one();
                 }
@@ -186,7 +192,7 @@ impl Shared {
     /// committed meanwhile. The WAL is then fully copied, so the next commit
     /// rewinds it instead of letting it grow under steady load.
     fn checkpoint(&self, own: &Connection) {
-        if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
             return;
         }
         let passive =
@@ -201,7 +207,7 @@ impl Shared {
         });
         if let Err(e) = result {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.dirty.store(true, Ordering::Relaxed);
         }
     }
 
@@ -294,6 +300,14 @@ impl StoreTx {
         }
     }
 
+    /// Marks a call that will record and flush as in progress until the
+    /// guard drops: a flush that sees others in progress lets them queue
+    /// their rows before it commits (a group commit under load).
+    pub fn working(&self) -> Working {
+        self.shared.working.fetch_add(1, Ordering::Relaxed);
+        Working(self.shared.clone())
+    }
+
     pub fn audit(&self, event: AuditEvent) {
         self.send(StoreCmd::Audit(Box::new(event)));
     }
@@ -306,6 +320,12 @@ impl StoreTx {
     pub async fn flush(&self) -> bool {
         let (tx, mut rx) = oneshot::channel();
         lock(&self.shared.queue).items.push(StoreCmd::Flush(tx));
+        // Other calls in progress: let the tasks that are ready now queue
+        // their rows first, so that one commit carries them all. Alone, it
+        // commits at once (a yield costs a trip through the scheduler).
+        if self.shared.working.load(Ordering::Relaxed) > 1 {
+            tokio::task::yield_now().await;
+        }
         loop {
             // Registered before trying, so a commit that ends in between
             // still wakes this loop.
@@ -323,6 +343,15 @@ impl StoreTx {
                 () = committed => {}
             }
         }
+    }
+}
+
+/// A call in progress; see [`StoreTx::working`].
+pub struct Working(Arc<Shared>);
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.working.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -351,7 +380,9 @@ pub fn start(
         queued: Condvar::new(),
         committer: Mutex::new(Committer { conn, head }),
         committed: Notify::new(),
-        dirty: std::sync::atomic::AtomicBool::new(false),
+        dirty: AtomicBool::new(false),
+        working: AtomicUsize::new(0),
+        commits: AtomicUsize::new(0),
         webhooks_queued,
     });
     let thread_shared = shared.clone();
@@ -609,6 +640,52 @@ fn insert_audit(
 mod tests {
     use super::*;
     use crate::audit::store::Store;
+
+    /// Calls in progress together share a commit: each flush lets the
+    /// others queue their rows first. Alone, a flush commits at once.
+    #[tokio::test]
+    async fn concurrent_calls_share_one_commit() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (tx, handle) = start(&dir.path().join("a.db"), Arc::new(Notify::new()))?;
+        let calls = 16;
+        let all_working = Arc::new(tokio::sync::Barrier::new(calls));
+        let tasks: Vec<_> = (0..calls)
+            .map(|i| {
+                let tx = tx.clone();
+                let all_working = all_working.clone();
+                tokio::spawn(async move {
+                    let _working = tx.working();
+                    all_working.wait().await;
+                    tx.audit(AuditEvent {
+                        timestamp_ms: 1_000,
+                        secret_name: format!("S{i}"),
+                        action: "approved".into(),
+                        ..Default::default()
+                    });
+                    tx.flush().await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await?);
+        }
+        let grouped = tx.shared.commits.load(Ordering::Relaxed);
+        assert!(
+            grouped <= 2,
+            "{calls} concurrent calls took {grouped} commits"
+        );
+        // One call alone: committed by its own flush, no waiting.
+        {
+            let _working = tx.working();
+            tx.audit(AuditEvent::default());
+            assert!(tx.flush().await);
+        }
+        assert_eq!(tx.shared.commits.load(Ordering::Relaxed), grouped + 1);
+        assert_eq!(tx.shared.working.load(Ordering::Relaxed), 0);
+        drop(tx);
+        let _ = handle.join();
+        Ok(())
+    }
 
     #[tokio::test]
     async fn chain_detects_deletion_and_edits() -> Result<(), Box<dyn std::error::Error>> {

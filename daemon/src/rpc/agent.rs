@@ -87,6 +87,7 @@ impl Agent for AgentService {
     ) -> Result<Response<pb::AccessReply>, Status> {
         let peer = peer_of(&req)?;
         let session = self.session(peer, &req.get_ref().session_id)?;
+        let _working = self.0.store.working();
         access::access(&self.0, &session, req.into_inner(), clock::now_ms())
             .await
             .map(Response::new)
