@@ -103,8 +103,12 @@ struct CpuSplit {
 }
 
 impl CpuSplit {
-    fn sample(daemon: u32) -> [Duration; 3] {
-        let shims = shim_pids().iter().map(|p| cpu_time(&p.to_string())).sum();
+    /// CPU so far of this process, its children running `server`, and the daemon.
+    fn sample(daemon: u32, server: &str) -> [Duration; 3] {
+        let shims = child_pids(server)
+            .iter()
+            .map(|p| cpu_time(&p.to_string()))
+            .sum();
         [cpu_time("self"), shims, cpu_time(&daemon.to_string())]
     }
 
@@ -237,7 +241,7 @@ async fn shim_latency(home: &Home, daemon: u32, calls: usize) -> Result<(Vec<Dur
     for _ in 0..200 {
         agent.call("get_secret", args.clone()).await?;
     }
-    let cpu_before = CpuSplit::sample(daemon);
+    let cpu_before = CpuSplit::sample(daemon, "agent-vault-mcp");
     let mut v = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
@@ -245,7 +249,11 @@ async fn shim_latency(home: &Home, daemon: u32, calls: usize) -> Result<(Vec<Dur
         v.push(t.elapsed());
         anyhow::ensure!(!r.is_error, "{r:?}");
     }
-    let cpu = CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon), calls as u64);
+    let cpu = CpuSplit::per_call(
+        cpu_before,
+        CpuSplit::sample(daemon, "agent-vault-mcp"),
+        calls as u64,
+    );
     agent.stop().await;
     Ok((v, cpu))
 }
@@ -271,6 +279,11 @@ async fn shim_start(home: &Home, runs: usize) -> Result<(Vec<Duration>, u64)> {
 
 /// Pids of running agent-vault-mcp processes started by this bench.
 fn shim_pids() -> Vec<u32> {
+    child_pids("agent-vault-mcp")
+}
+
+/// Pids of this bench's children running the binary `name`.
+fn child_pids(name: &str) -> Vec<u32> {
     let me = std::process::id();
     std::fs::read_dir("/proc")
         .map(|d| {
@@ -284,7 +297,7 @@ fn shim_pids() -> Vec<u32> {
                         .and_then(|s| s.split_whitespace().nth(1))
                         .and_then(|p| p.parse::<u32>().ok());
                     std::fs::read_link(format!("/proc/{pid}/exe"))
-                        .map(|p| p.ends_with("agent-vault-mcp"))
+                        .map(|p| p.ends_with(name))
                         .unwrap_or(false)
                         && ppid == Some(me)
                 })
@@ -294,17 +307,22 @@ fn shim_pids() -> Vec<u32> {
 }
 
 /// 50 concurrent sessions, each calling as fast as it can for `secs`.
-async fn throughput_shims(
+/// `server` is the stdio MCP server each session spawns: the shim, or the
+/// do-nothing `mcp-floor` that gives the cost of the processes alone.
+async fn throughput_sessions(
     home: &Home,
+    server: &str,
     daemon: u32,
     sessions: usize,
     secs: f64,
 ) -> Result<(f64, CpuSplit)> {
     let mut agents = Vec::new();
     for _ in 0..sessions {
-        agents.push(Agent::start(home).await?);
+        let mut cmd = tokio::process::Command::from(home.command(&bin(server)));
+        cmd.current_dir(&home.project);
+        agents.push(Agent::spawn(cmd).await?);
     }
-    let cpu_before = CpuSplit::sample(daemon);
+    let cpu_before = CpuSplit::sample(daemon, server);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let tasks: Vec<_> = agents
@@ -331,7 +349,7 @@ async fn throughput_shims(
         agents.push(agent);
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
-    let cpu = CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon), total);
+    let cpu = CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon, server), total);
     for agent in agents {
         agent.stop().await;
     }
@@ -350,7 +368,7 @@ async fn throughput_grpc(
         clients.push(grpc_session(home).await?);
     }
     let per = total / sessions;
-    let cpu_before = CpuSplit::sample(daemon);
+    let cpu_before = CpuSplit::sample(daemon, "agent-vault-mcp");
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
@@ -370,7 +388,11 @@ async fn throughput_grpc(
     let rate = calls as f64 / started.elapsed().as_secs_f64();
     Ok((
         rate,
-        CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon), calls),
+        CpuSplit::per_call(
+            cpu_before,
+            CpuSplit::sample(daemon, "agent-vault-mcp"),
+            calls,
+        ),
     ))
 }
 
@@ -552,7 +574,8 @@ async fn main() -> Result<()> {
     );
 
     let secs = if quick() { 3.0 } else { 10.0 };
-    let (tput, cpu) = throughput_shims(&home, daemon.child.id(), 50, secs).await?;
+    let (tput, cpu) =
+        throughput_sessions(&home, "agent-vault-mcp", daemon.child.id(), 50, secs).await?;
     push(
         &mut rows,
         "throughput, 50 concurrent sessions (shims)",
@@ -574,6 +597,21 @@ async fn main() -> Result<()> {
             us(grpc_cpu.daemon)
         ),
         &format!("50 gRPC sessions, {} calls in all", n(200_000, 20_000)),
+    );
+    let (floor, floor_cpu) =
+        throughput_sessions(&home, "mcp-floor", daemon.child.id(), 50, secs).await?;
+    push(
+        &mut rows,
+        "floor: 50 sessions whose server does nothing",
+        "—",
+        format!(
+            "{floor:.0} calls/s; CPU per call: client {}, servers {}",
+            us(floor_cpu.client),
+            us(floor_cpu.shims)
+        ),
+        &format!(
+            "as the shim row, but each session spawns `mcp-floor` (tests/src/bin), which answers every call with a fixed text on blocking std I/O: no runtime, no daemon; {secs} s"
+        ),
     );
     push(
         &mut rows,
