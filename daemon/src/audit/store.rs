@@ -20,9 +20,12 @@ pub enum StoreError {
     },
 }
 
-const SCHEMA: &str = "
+// The audit id is assigned by the writer (it is hashed into the chain), so
+// the table needs no AUTOINCREMENT: that would update sqlite_sequence, one
+// more page, on every commit. Tables created with it keep working.
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS audit (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id INTEGER PRIMARY KEY,
   timestamp TEXT NOT NULL,
   secret_name TEXT NOT NULL DEFAULT '',
   reason TEXT NOT NULL DEFAULT '',

@@ -239,7 +239,9 @@ impl Shared {
             if !closing {
                 std::thread::sleep(GRACE);
             }
-            {
+            // A flush has usually taken everything by now; then leave the
+            // connection alone rather than hold it against the next one.
+            if !lock(&self.queue).items.is_empty() {
                 let mut c = lock(&self.committer);
                 let batch = self.take_batch();
                 self.commit(&mut c, batch);
@@ -295,7 +297,9 @@ impl StoreTx {
             q.items.push(cmd);
             q.items.len() == 1
         };
-        if was_empty {
+        // While a call is in progress its flush (or, failing that, the end
+        // of the call) takes care of the queue: no need to wake the writer.
+        if was_empty && self.shared.working.load(Ordering::Relaxed) == 0 {
             self.shared.queued.notify_one();
         }
     }
@@ -350,8 +354,14 @@ impl StoreTx {
 pub struct Working(Arc<Shared>);
 
 impl Drop for Working {
+    /// The last call to end hands anything still queued (rows sent while
+    /// calls were in progress and never flushed) to the writer thread.
     fn drop(&mut self) {
-        self.0.working.fetch_sub(1, Ordering::Relaxed);
+        if self.0.working.fetch_sub(1, Ordering::Relaxed) == 1
+            && !lock(&self.0.queue).items.is_empty()
+        {
+            self.0.queued.notify_one();
+        }
     }
 }
 
@@ -640,6 +650,49 @@ fn insert_audit(
 mod tests {
     use super::*;
     use crate::audit::store::Store;
+
+    /// New tables have no AUTOINCREMENT (an extra page per commit); a table
+    /// created with it, by an earlier release, keeps taking rows in order.
+    #[tokio::test]
+    async fn audit_ids_with_and_without_autoincrement() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let fresh = dir.path().join("new.db");
+        let old = dir.path().join("old.db");
+        let earlier = store::SCHEMA.replacen(
+            "id INTEGER PRIMARY KEY,",
+            "id INTEGER PRIMARY KEY AUTOINCREMENT,",
+            1,
+        );
+        assert_ne!(earlier, store::SCHEMA);
+        Connection::open(&old)?.execute_batch(&earlier)?;
+        for db in [&fresh, &old] {
+            let (tx, handle) = start(db, Arc::new(Notify::new()))?;
+            for i in 0..3 {
+                tx.audit(AuditEvent {
+                    timestamp_ms: 1_000 + i,
+                    action: "approved".into(),
+                    ..Default::default()
+                });
+                assert!(tx.flush().await);
+            }
+            drop(tx);
+            let _ = handle.join();
+            let v = Store::open(db)?.verify()?;
+            assert_eq!((v.rows_checked, v.problem), (3, None));
+            let ids: Vec<i64> = Connection::open(db)?
+                .prepare("SELECT id FROM audit ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            assert_eq!(ids, [1, 2, 3]);
+        }
+        let sql: String = Connection::open(&fresh)?.query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'audit'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+        Ok(())
+    }
 
     /// Calls in progress together share a commit: each flush lets the
     /// others queue their rows first. Alone, a flush commits at once.
