@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::pb::{self, admin_client::AdminClient, agent_client::AgentClient};
@@ -33,9 +33,69 @@ pub enum ConnectError {
 /// Clients for both services over one channel, plus the daemon's hello.
 #[derive(Clone, Debug)]
 pub struct Connection {
-    pub agent: AgentClient<Channel>,
-    pub admin: AdminClient<Channel>,
+    pub agent: AgentClient<Link>,
+    pub admin: AdminClient<Link>,
     pub hello: pb::HelloReply,
+}
+
+/// One HTTP/2 connection to the daemon, used as the gRPC transport as it
+/// is: no request queue, worker task or reconnect layer in between (a
+/// tonic `Channel` has all three). A client that loses the daemon connects
+/// again itself (the shim does on `Unavailable`).
+#[derive(Clone, Debug)]
+pub struct Link(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
+
+type LinkFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<
+                    tonic::codegen::http::Response<hyper::body::Incoming>,
+                    hyper::Error,
+                >,
+            > + Send,
+    >,
+>;
+
+impl tower::Service<tonic::codegen::http::Request<tonic::body::Body>> for Link {
+    type Response = tonic::codegen::http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = LinkFuture;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(req))
+    }
+}
+
+/// The HTTP/2 connection on the socket. Fails at once when nothing listens.
+pub async fn link(socket: &Path) -> Result<Link, ConnectError> {
+    let not_running = || ConnectError::NotRunning {
+        path: socket.to_path_buf(),
+    };
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::UnixStream::connect(socket),
+    )
+    .await
+    .map_err(|_| not_running())?
+    .map_err(|_| not_running())?;
+    let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| not_running())?;
+    // Drives the connection until the daemon or every `Link` clone hangs up.
+    tokio::spawn(conn);
+    Ok(Link(send))
+}
+
+fn origin() -> tonic::codegen::http::Uri {
+    tonic::codegen::http::Uri::from_static("http://agent-vaultd.local")
 }
 
 /// A channel on the socket. Fails at once when nothing listens.
@@ -60,11 +120,11 @@ pub async fn channel(socket: &Path) -> Result<Channel, ConnectError> {
 
 /// Connect and exchange versions; refuses a protocol mismatch.
 pub async fn connect(socket: &Path, client_kind: &str) -> Result<Connection, ConnectError> {
-    let channel = channel(socket).await?;
-    let mut agent = AgentClient::new(channel.clone())
+    let link = link(socket).await?;
+    let mut agent = AgentClient::with_origin(link.clone(), origin())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let admin = AdminClient::new(channel)
+    let admin = AdminClient::with_origin(link, origin())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let request = pb::HelloRequest {

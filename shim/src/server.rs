@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use agent_vault_proto::client::Link as Transport;
 use agent_vault_proto::client::{ConnectError, Connection};
 use agent_vault_proto::pb::{self, agent_client::AgentClient};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -24,7 +25,6 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router,
 };
 use serde::Deserialize;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::daemon;
@@ -81,7 +81,7 @@ pub struct SetSecretsArgs {
 }
 
 struct Link {
-    agent: AgentClient<Channel>,
+    agent: AgentClient<Transport>,
     session_id: String,
 }
 
@@ -159,7 +159,7 @@ impl Shim {
     async fn link(
         &self,
         ctx: &RequestContext<RoleServer>,
-    ) -> Result<(AgentClient<Channel>, String), Failure> {
+    ) -> Result<(AgentClient<Transport>, String), Failure> {
         let mut guard = self.link.lock().await;
         if let Some(l) = guard.as_ref() {
             return Ok((l.agent.clone(), l.session_id.clone()));
@@ -218,7 +218,7 @@ impl Shim {
         call: F,
     ) -> Result<T, Failure>
     where
-        F: Fn(AgentClient<Channel>, String) -> Fut,
+        F: Fn(AgentClient<Transport>, String) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
         let (agent, session) = self.link(ctx).await?;

@@ -169,7 +169,7 @@ async fn open_window(home: &Home, daemon: &Daemon) -> Result<Approver> {
 async fn grpc_session(
     home: &Home,
 ) -> Result<(
-    pb::agent_client::AgentClient<tonic::transport::Channel>,
+    pb::agent_client::AgentClient<agent_vault_proto::client::Link>,
     String,
 )> {
     let conn = agent_vault_proto::client::connect(&home.socket(), "bench").await?;
