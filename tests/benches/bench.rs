@@ -546,13 +546,25 @@ async fn main() -> Result<()> {
         &format!("{calls} sequential calls after 200 warm-up, one session, window open"),
     );
 
+    let cpu_before = CpuSplit::sample(daemon.child.id(), "agent-vault-mcp");
     let grpc = grpc_latency(&home, n(20_000, 1_000)).await?;
+    let grpc_cpu = CpuSplit::per_call(
+        cpu_before,
+        CpuSplit::sample(daemon.child.id(), "agent-vault-mcp"),
+        grpc.len() as u64 + 200,
+    );
     let (grpc_med, grpc_p99) = stats(grpc);
     push(
         &mut rows,
         "the same as a direct gRPC call to the daemon",
         "≤ 100 µs median",
-        format!("median {}, p99 {}", us(grpc_med), us(grpc_p99)),
+        format!(
+            "median {}, p99 {}; CPU per call: client {}, daemon {}",
+            us(grpc_med),
+            us(grpc_p99),
+            us(grpc_cpu.client),
+            us(grpc_cpu.daemon)
+        ),
         &format!(
             "{} sequential `Access` RPCs on the Unix socket, from a current-thread runtime (as the shim and CLI use)",
             n(20_000, 1_000)
