@@ -135,6 +135,34 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
+/// Pins this thread and every thread of `pids` to CPU 0; returns the CPU
+/// set they had (this thread's), for [`unpin`].
+fn pin_to_one_cpu(pids: &[u32]) -> Result<nix::sched::CpuSet> {
+    let before = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))?;
+    let mut one = nix::sched::CpuSet::new();
+    one.set(0)?;
+    set_affinity(pids, &one)?;
+    Ok(before)
+}
+
+fn unpin(pids: &[u32], cpus: &nix::sched::CpuSet) -> Result<()> {
+    set_affinity(pids, cpus)
+}
+
+fn set_affinity(pids: &[u32], cpus: &nix::sched::CpuSet) -> Result<()> {
+    use nix::sched::sched_setaffinity;
+    use nix::unistd::Pid;
+    sched_setaffinity(Pid::from_raw(0), cpus)?;
+    for pid in pids {
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            if let Some(tid) = task?.file_name().to_str().and_then(|t| t.parse().ok()) {
+                sched_setaffinity(Pid::from_raw(tid), cpus)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A daemon with the "open" vault's window opened by one real approval.
 async fn ready_home() -> Result<(Home, Daemon, Approver)> {
     let home = Home::with_config(BENCH_CONFIG)?;
@@ -199,14 +227,21 @@ fn get_request(session: &str, name: &str) -> pb::AccessRequest {
 
 async fn grpc_latency(home: &Home, calls: usize) -> Result<Vec<Duration>> {
     let (mut agent, session) = grpc_session(home).await?;
-    for _ in 0..200 {
-        agent.access(get_request(&session, "API_KEY")).await?;
-    }
+    timed_gets(&mut agent, &session, 200).await?;
+    timed_gets(&mut agent, &session, calls).await
+}
+
+/// `calls` sequential auto-approved gets on one session, each timed.
+async fn timed_gets(
+    agent: &mut pb::agent_client::AgentClient<agent_vault_proto::client::Link>,
+    session: &str,
+    calls: usize,
+) -> Result<Vec<Duration>> {
     let mut v = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
         let r = agent
-            .access(get_request(&session, "API_KEY"))
+            .access(get_request(session, "API_KEY"))
             .await?
             .into_inner();
         v.push(t.elapsed());
@@ -571,6 +606,20 @@ async fn main() -> Result<()> {
         ),
     );
 
+    // The same on one CPU: a hand-off between the client and the daemon
+    // then never has to wake the other (idle) vCPU.
+    let everywhere = pin_to_one_cpu(&[daemon.child.id()])?;
+    let pinned = grpc_latency(&home, n(20_000, 1_000)).await;
+    unpin(&[daemon.child.id()], &everywhere)?;
+    let (pinned_med, pinned_p99) = stats(pinned?);
+    push(
+        &mut rows,
+        "the same, client and daemon pinned to one CPU",
+        "—",
+        format!("median {}, p99 {}", us(pinned_med), us(pinned_p99)),
+        "as above, with every thread of both processes on CPU 0 (sched_setaffinity)",
+    );
+
     let hello = hello_latency(&home, n(20_000, 1_000)).await?;
     let (hello_med, _) = stats(hello);
     push(
@@ -678,11 +727,29 @@ async fn main() -> Result<()> {
     let big_daemon = big.start_daemon()?;
     open_window(&small, &small_daemon).await?;
     open_window(&big, &big_daemon).await?;
+    // Many short rounds, each starting with the other daemon, so that a
+    // burst of noise from the machine lands on both alike. Everything runs
+    // on one CPU: otherwise each daemon flips, for seconds at a time,
+    // between ~60 µs (same vCPU as the client) and ~120 µs (a wake-up of
+    // the other, idle vCPU per hand-off), which swamps what is compared.
+    let (rounds, per_round) = (n(100, 20), 200);
+    let pinned = [small_daemon.child.id(), big_daemon.child.id()];
+    let everywhere = pin_to_one_cpu(&pinned)?;
+    let (mut small_agent, small_session) = grpc_session(&small).await?;
+    let (mut big_agent, big_session) = grpc_session(&big).await?;
+    timed_gets(&mut small_agent, &small_session, 500).await?;
+    timed_gets(&mut big_agent, &big_session, 500).await?;
     let (mut lat_small, mut lat_big) = (Vec::new(), Vec::new());
-    for _ in 0..n(20, 4) {
-        lat_small.extend(grpc_latency(&small, 1_000).await?);
-        lat_big.extend(grpc_latency(&big, 1_000).await?);
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            lat_small.extend(timed_gets(&mut small_agent, &small_session, per_round).await?);
+            lat_big.extend(timed_gets(&mut big_agent, &big_session, per_round).await?);
+        } else {
+            lat_big.extend(timed_gets(&mut big_agent, &big_session, per_round).await?);
+            lat_small.extend(timed_gets(&mut small_agent, &small_session, per_round).await?);
+        }
     }
+    unpin(&pinned, &everywhere)?;
     let (small_med, _) = stats(lat_small);
     let (big_med, _) = stats(lat_big);
     push(
@@ -697,10 +764,9 @@ async fn main() -> Result<()> {
         ),
         &format!(
             "{rows_n} rows written first through the daemon's own writer ({:.1} s, {:.0} rows/s); \
-                  then gRPC gets in {} alternating rounds of 1000 on each daemon",
+                  then gRPC gets on both daemons, side by side, in {rounds} alternating rounds of {per_round} (each round led by the other), client and both daemons pinned to CPU 0",
             fill.as_secs_f64(),
             rows_n as f64 / fill.as_secs_f64(),
-            n(20, 4)
         ),
     );
     drop(big_daemon);
