@@ -3,6 +3,7 @@
 
 mod daemon;
 mod server;
+mod stdio;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {

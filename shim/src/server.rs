@@ -500,13 +500,10 @@ impl ServerHandler for Shim {
 
 pub async fn run() -> anyhow::Result<()> {
     let socket = agent_vault_proto::paths::socket_path()?;
-    // When the agent gives us pipes (as MCP clients do), read and write them
-    // on the reactor: the plain stdio handles cost two thread hand-offs per
-    // message. Anything else (a terminal, a file, a socket) keeps those.
-    let service = match Shim::new(socket)
-        .serve(rmcp::transport::io::stdio_pipes())
-        .await
-    {
+    // Pipes and Unix sockets are read and written on the reactor; see stdio.rs.
+    let (reader, writer, kind) = crate::stdio::transport();
+    tracing::debug!(?kind, "stdio transport");
+    let service = match Shim::new(socket).serve((reader, writer)).await {
         Ok(s) => s,
         // The client went away before initializing: nothing to serve.
         Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),

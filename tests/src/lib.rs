@@ -343,6 +343,29 @@ impl Agent {
         Ok(Self { service, client })
     }
 
+    /// Drives a shim whose stdin and stdout are Unix socket pairs, as a
+    /// Node-based agent spawns it (libuv makes a socketpair per piped
+    /// stream). Returns the shim's process too.
+    pub async fn spawn_with_sockets(
+        mut cmd: tokio::process::Command,
+    ) -> Result<(Self, tokio::process::Child)> {
+        let (ours_in, theirs_in) = std::os::unix::net::UnixStream::pair()?;
+        let (ours_out, theirs_out) = std::os::unix::net::UnixStream::pair()?;
+        cmd.stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs_in)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let child = cmd.spawn()?;
+        let tokio_stream = |s: std::os::unix::net::UnixStream| {
+            s.set_nonblocking(true)?;
+            tokio::net::UnixStream::from_std(s)
+        };
+        let (from_shim, to_shim) = (tokio_stream(ours_out)?, tokio_stream(ours_in)?);
+        let client = TestClient::default();
+        let service = client.clone().serve((from_shim, to_shim)).await?;
+        Ok((Self { service, client }, child))
+    }
+
     pub async fn call(&self, tool: &str, args: Value) -> Result<ToolOutcome> {
         let args = args.as_object().cloned().unwrap_or_default();
         let r = self

@@ -372,3 +372,42 @@ async fn a_vanished_shim_has_its_pending_requests_cancelled() -> Result<()> {
     assert!(transport_failed, "the client sees its server gone");
     Ok(())
 }
+
+/// The threads of a process, from /proc.
+fn threads(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Node-based agents (Claude Code among them) give the shim Unix socket
+/// pairs, not pipes. They are served on the reactor, on the shim's one
+/// thread (tokio's blocking stdio would add a pool thread per stream), and
+/// the shim still exits as soon as its agent goes away.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shim_on_unix_socket_stdio_serves_on_one_thread_and_exits_with_its_agent() -> Result<()> {
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+    cmd.current_dir(&home.project);
+    let (agent, mut child) = Agent::spawn_with_sockets(cmd).await?;
+    let pid = child.id().unwrap_or(0);
+    for _ in 0..20 {
+        let r = agent.call("list_secrets", json!({})).await?;
+        assert!(!r.is_error && r.text().contains("API_KEY"), "{r:?}");
+    }
+    assert_eq!(
+        threads(pid),
+        1,
+        "the shim should not need a blocking stdio thread"
+    );
+    agent.stop().await;
+    let status = tokio::time::timeout(Duration::from_secs(1), child.wait()).await??;
+    assert!(status.success(), "{status}");
+    Ok(())
+}
