@@ -270,8 +270,22 @@ async fn hello_latency(home: &Home, calls: usize) -> Result<Vec<Duration>> {
     Ok(v)
 }
 
-async fn shim_latency(home: &Home, daemon: u32, calls: usize) -> Result<(Vec<Duration>, CpuSplit)> {
-    let agent = Agent::start(home).await?;
+/// `sockets`: the shim's stdin and stdout are Unix socket pairs, as a
+/// Node-based agent spawns it; otherwise pipes.
+async fn shim_latency(
+    home: &Home,
+    daemon: u32,
+    calls: usize,
+    sockets: bool,
+) -> Result<(Vec<Duration>, CpuSplit)> {
+    let (agent, _child) = if sockets {
+        let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+        cmd.current_dir(&home.project);
+        let (agent, child) = Agent::spawn_with_sockets(cmd).await?;
+        (agent, Some(child))
+    } else {
+        (Agent::start(home).await?, None)
+    };
     let args = json!({"vault": "open", "name": "API_KEY", "reason": "bench"});
     for _ in 0..200 {
         agent.call("get_secret", args.clone()).await?;
@@ -566,7 +580,7 @@ async fn main() -> Result<()> {
     );
 
     let calls = n(5_000, 500);
-    let (shim_lat, shim_cpu) = shim_latency(&home, daemon.child.id(), calls).await?;
+    let (shim_lat, shim_cpu) = shim_latency(&home, daemon.child.id(), calls, false).await?;
     let (med, p99) = stats(shim_lat);
     push(
         &mut rows,
@@ -579,6 +593,20 @@ async fn main() -> Result<()> {
             shim_cpu.describe()
         ),
         &format!("{calls} sequential calls after 200 warm-up, one session, window open"),
+    );
+    let (sock_lat, sock_cpu) = shim_latency(&home, daemon.child.id(), calls, true).await?;
+    let (sock_med, sock_p99) = stats(sock_lat);
+    push(
+        &mut rows,
+        "the same, shim on Unix-socket stdio (as Node-based agents spawn it)",
+        "—",
+        format!(
+            "median {}, p99 {}; {}",
+            us(sock_med),
+            us(sock_p99),
+            sock_cpu.describe()
+        ),
+        "as above, but stdin and stdout are socket pairs (libuv's choice) instead of pipes",
     );
 
     let cpu_before = CpuSplit::sample(daemon.child.id(), "agent-vault-mcp");
