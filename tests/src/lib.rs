@@ -27,6 +27,18 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 
 /// A built binary of the workspace (`cargo build --workspace` first).
+/// A number from `/proc/<pid>/status` (`"VmRSS:"` in KiB, `"Threads:"`, …).
+pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/debug/deps/<test> -> target/debug/<name>

@@ -373,18 +373,6 @@ async fn a_vanished_shim_has_its_pending_requests_cancelled() -> Result<()> {
     Ok(())
 }
 
-/// The threads of a process, from /proc.
-fn threads(pid: u32) -> usize {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Threads:"))
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Node-based agents (Claude Code among them) give the shim Unix socket
 /// pairs, not pipes. They are served on the reactor, on the shim's one
 /// thread (tokio's blocking stdio would add a pool thread per stream), and
@@ -402,8 +390,8 @@ async fn a_shim_on_unix_socket_stdio_serves_on_one_thread_and_exits_with_its_age
         assert!(!r.is_error && r.text().contains("API_KEY"), "{r:?}");
     }
     assert_eq!(
-        threads(pid),
-        1,
+        proc_status(pid, "Threads:"),
+        Some(1),
         "the shim should not need a blocking stdio thread"
     );
     agent.stop().await;
