@@ -47,8 +47,8 @@ fn owned(fd: impl AsFd) -> std::io::Result<OwnedFd> {
 
 /// Non-blocking streams on duplicates of `input` and `output` when both are
 /// Unix domain sockets; `None` otherwise. Not when `errors` is the same
-/// socket as `output`: making the output non-blocking would make our own
-/// log writes non-blocking too.
+/// socket as either: making it non-blocking would make our own log writes
+/// non-blocking too. Nothing is changed unless both are taken.
 fn unix_sockets(
     input: impl AsFd,
     output: impl AsFd,
@@ -62,15 +62,21 @@ fn unix_sockets(
     if !in_meta.file_type().is_socket() || !out_meta.file_type().is_socket() {
         return Ok(None);
     }
+    let id = |m: &std::fs::Metadata| (m.dev(), m.ino());
     if let Ok(err_meta) = owned(errors).and_then(|e| meta(&e))
-        && (err_meta.dev(), err_meta.ino()) == (out_meta.dev(), out_meta.ino())
+        && (id(&err_meta) == id(&out_meta) || id(&err_meta) == id(&in_meta))
     {
         return Ok(None);
     }
-    let stream = |fd: OwnedFd| -> std::io::Result<tokio::net::UnixStream> {
-        let s = std::os::unix::net::UnixStream::from(fd);
-        // An inet socket fails here: only a Unix socket has this address.
-        s.local_addr()?;
+    let (input, output) = (
+        std::os::unix::net::UnixStream::from(input),
+        std::os::unix::net::UnixStream::from(output),
+    );
+    // An inet socket fails here (only a Unix socket has this address),
+    // before either stream is made non-blocking.
+    input.local_addr()?;
+    output.local_addr()?;
+    let stream = |s: std::os::unix::net::UnixStream| -> std::io::Result<tokio::net::UnixStream> {
         s.set_nonblocking(true)?;
         tokio::net::UnixStream::from_std(s)
     };
@@ -121,10 +127,25 @@ mod tests {
         // Neither is a pipe (rmcp's stdio_pipes takes those).
         let (pipe_r, pipe_w) = std::io::pipe()?;
         assert!(unix_sockets(&pipe_r, &pipe_w, &file)?.is_none());
-        // An inet socket is a socket, but not a Unix one.
+        // stderr is the same socket as stdin: not taken either.
+        assert!(unix_sockets(&shim_in, &shim_out, &shim_in)?.is_none());
+        // An inet socket is a socket, but not a Unix one; and the Unix
+        // socket beside it is left as it was (still blocking).
         let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
         assert!(unix_sockets(&tcp, &shim_out, &file).is_err());
+        assert!(unix_sockets(&shim_in, &tcp, &file).is_err());
+        assert!(!nonblocking(&shim_in), "a refused stream was changed");
+        let Some(_) = unix_sockets(&shim_in, &shim_out, &file)? else {
+            panic!("socket pairs were not taken");
+        };
+        assert!(nonblocking(&shim_in) && nonblocking(&shim_out));
         Ok(())
+    }
+
+    fn nonblocking(fd: &impl AsFd) -> bool {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        fcntl(fd, FcntlArg::F_GETFL)
+            .is_ok_and(|f| OFlag::from_bits_truncate(f).contains(OFlag::O_NONBLOCK))
     }
 
     fn dev_null() -> std::io::Result<std::fs::File> {
