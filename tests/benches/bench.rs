@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use agent_vault_e2e::*;
 use agent_vault_proto::pb;
 use agent_vaultd::audit::AuditEvent;
+use agent_vaultd::procinfo;
 use anyhow::{Context, Result};
 use serde_json::json;
 
@@ -329,18 +330,9 @@ fn child_pids(name: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-                .filter(|pid| {
-                    let stat =
-                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                    let ppid = stat
-                        .rsplit(')')
-                        .next()
-                        .and_then(|s| s.split_whitespace().nth(1))
-                        .and_then(|p| p.parse::<u32>().ok());
-                    std::fs::read_link(format!("/proc/{pid}/exe"))
-                        .map(|p| p.ends_with(name))
-                        .unwrap_or(false)
-                        && ppid == Some(me)
+                .filter(|&pid| {
+                    procinfo::parent(pid).is_some_and(|(ppid, _)| ppid == me)
+                        && std::path::Path::new(&procinfo::exe(pid)).ends_with(name)
                 })
                 .collect()
         })
