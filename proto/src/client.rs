@@ -85,6 +85,9 @@ pub async fn link(socket: &Path) -> Result<Link, ConnectError> {
     .await
     .map_err(|_| not_running())?
     .map_err(|_| not_running())?;
+    let stream =
+        crate::quiet::QuietStream::connected(stream.into_std().map_err(|_| not_running())?)
+            .map_err(|_| not_running())?;
     let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .handshake(TokioIo::new(stream))
         .await

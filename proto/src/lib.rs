@@ -8,6 +8,7 @@
 pub mod client;
 pub mod paths;
 pub mod project;
+pub mod quiet;
 
 /// A QR code of `text` drawn with Unicode half blocks, for a terminal.
 #[cfg(feature = "qr")]
