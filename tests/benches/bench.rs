@@ -794,7 +794,7 @@ async fn main() -> Result<()> {
             size("agent-vaultd") as f64 / 1e6,
             size("agent-vault") as f64 / 1e6
         ),
-        "file sizes in target/release (profile: strip = symbols, thin LTO)",
+        "file sizes in target/release (profile: strip = symbols, fat LTO, one codegen unit)",
     );
 
     println!("\nMachine: {}\n", machine());
