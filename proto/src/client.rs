@@ -30,7 +30,8 @@ pub enum ConnectError {
     Refused(String),
 }
 
-/// Clients for both services over one channel, plus the daemon's hello.
+/// Clients for both services over one HTTP/2 connection, plus the daemon's
+/// hello.
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub agent: AgentClient<Link>,

@@ -26,7 +26,6 @@ use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 
-/// A built binary of the workspace (`cargo build --workspace` first).
 /// A number from `/proc/<pid>/status` (`"VmRSS:"` in KiB, `"Threads:"`, …).
 pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -39,6 +38,7 @@ pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// A built binary of the workspace (`cargo build --workspace` first).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/debug/deps/<test> -> target/debug/<name>

@@ -131,28 +131,29 @@ impl EnvFileProvider {
 
     /// The file's text; a missing file is an empty vault.
     fn read(&self) -> Result<zeroize::Zeroizing<String>, ProviderError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(s) => Ok(zeroize::Zeroizing::new(s)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(zeroize::Zeroizing::new(String::new()))
-            }
+        match self.read_with_key() {
+            Ok(Some((text, _))) => Ok(text),
+            Ok(None) => Ok(zeroize::Zeroizing::new(String::new())),
             Err(e) => Err(self.io(e)),
         }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The file's values as they are now: the snapshot when the file is
     /// unchanged since it was taken, else a fresh read (see the module doc).
     fn values(&self) -> Result<Arc<Values>, ProviderError> {
-        let lock = || self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let key = match std::fs::metadata(&self.path) {
             Ok(m) => FileKey::of(&m),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                lock().snapshot = None;
+                self.cache().snapshot = None;
                 return Ok(Arc::default());
             }
             Err(e) => return Err(self.io(e)),
         };
-        if let Some((k, v)) = &lock().snapshot
+        if let Some((k, v)) = &self.cache().snapshot
             && *k == key
         {
             return Ok(v.clone());
@@ -171,7 +172,7 @@ impl EnvFileProvider {
                 .map(|e| (e.key, SecretString::new(e.value)))
                 .collect(),
         );
-        let mut cache = lock();
+        let mut cache = self.cache();
         cache.reads += 1;
         cache.snapshot = key
             .settled(now, cache.settle)
@@ -256,10 +257,7 @@ impl EnvFileProvider {
             let _ = d.sync_all();
         }
         // The new file has a new inode, so the key would change anyway.
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .snapshot = None;
+        self.cache().snapshot = None;
         Ok(())
     }
 }
