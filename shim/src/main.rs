@@ -4,6 +4,7 @@
 mod daemon;
 mod server;
 mod stdio;
+mod transport;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {

@@ -503,7 +503,8 @@ pub async fn run() -> anyhow::Result<()> {
     // Pipes and Unix sockets are read and written on the reactor; see stdio.rs.
     let (reader, writer, kind) = crate::stdio::transport();
     tracing::debug!(?kind, "stdio transport");
-    let service = match Shim::new(socket).serve((reader, writer)).await {
+    let transport = crate::transport::Lines::new(reader, writer);
+    let service = match Shim::new(socket).serve(transport).await {
         Ok(s) => s,
         // The client went away before initializing: nothing to serve.
         Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
