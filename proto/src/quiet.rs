@@ -9,12 +9,11 @@
 //!   Here the socket is registered for readable events only; a duplicate of
 //!   it is registered for writable events only while a write would block (a
 //!   large `set_secret` value), and dropped once the data is out.
-//! - hyper's client writes a gRPC request's HEADERS frame on one poll of
-//!   the connection and its DATA frame on a later one (the body is sent by
-//!   a task of its own), so the daemon is handed half a request first and
-//!   reads twice. Writes are buffered here and a flush waits one turn of
-//!   the scheduler (the task is woken at once, after whatever else was
-//!   ready), so both frames leave in one `write`.
+//! - Each write would be a `sendto` of its own. The HTTP/2 layer
+//!   (`client::Link`) queues a request's HEADERS and DATA frames in one go
+//!   and writes them frame by frame before it flushes; writes are buffered
+//!   here until that flush, so the daemon is handed the whole request in
+//!   one `write` and reads it once.
 //!
 //! (Serving the daemon's accepted sockets the same way was measured too:
 //! no difference that rose above this machine's noise, so it is not done.)
@@ -36,8 +35,6 @@ pub struct QuietStream {
     /// The same socket, registered for writable events, while it is full.
     full: Option<AsyncFd<OwnedFd>>,
     out: Vec<u8>,
-    /// A flush has already waited its one turn.
-    deferred: bool,
     /// How many times a write found the socket full.
     blocked: u64,
 }
@@ -70,7 +67,6 @@ impl QuietStream {
             socket: register(socket, Interest::READABLE)?,
             full: None,
             out: Vec::new(),
-            deferred: false,
             blocked: 0,
         })
     }
@@ -183,16 +179,7 @@ impl AsyncWrite for QuietStream {
         if this.out.is_empty() {
             return Poll::Ready(Ok(()));
         }
-        if !this.deferred {
-            // One turn: tasks already woken (hyper's body task) queue
-            // their frames before this goes out.
-            this.deferred = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        ready!(this.poll_drain(cx))?;
-        this.deferred = false;
-        Poll::Ready(Ok(()))
+        this.poll_drain(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -277,20 +264,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_flush_waits_one_turn_so_frames_queued_meanwhile_leave_together() -> Res {
+    async fn writes_wait_for_the_flush_and_leave_in_one_piece() -> Res {
         let (ours, mut theirs) = UnixStream::pair()?;
         theirs.set_nonblocking(true)?;
         let mut s = QuietStream::connected(ours)?;
         s.write_all(b"HEADERS").await?;
-        let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut s).poll_flush(cx))).await;
-        assert!(first.is_pending(), "the first flush yields");
+        s.write_all(b"+DATA").await?;
         let mut buf = [0u8; 64];
         assert_eq!(
             theirs.read(&mut buf).map_err(|e| e.kind()),
             Err(io::ErrorKind::WouldBlock),
-            "nothing was sent yet"
+            "nothing is sent before the flush"
         );
-        s.write_all(b"+DATA").await?;
         s.flush().await?;
         let n = theirs.read(&mut buf)?;
         assert_eq!(&buf[..n], b"HEADERS+DATA");
