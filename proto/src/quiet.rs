@@ -283,6 +283,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reply_larger_than_the_socket_buffer_arrives_whole() -> Res {
+        let (ours, theirs) = UnixStream::pair()?;
+        let mut s = QuietStream::connected(ours)?;
+        let sent: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let expected = sent.clone();
+        let writer = std::thread::spawn(move || {
+            let mut theirs = theirs;
+            theirs.write_all(&sent)
+        });
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await?;
+        writer.join().map_err(|_| "the writer panicked")??;
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "the bytes differ");
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn a_write_larger_than_the_socket_buffer_waits_for_room_and_arrives_whole() -> Res {
         let (ours, mut theirs) = UnixStream::pair()?;
         let fd = ours.as_raw_fd();
