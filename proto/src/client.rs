@@ -68,19 +68,18 @@ type LinkFuture = std::pin::Pin<
 fn status_of(e: h2::Error) -> tonic::Status {
     use h2::Reason;
     use tonic::Code;
-    let code = if e.is_io() || e.is_go_away() {
-        Code::Unavailable
-    } else {
-        match e.reason() {
-            Some(Reason::REFUSED_STREAM) => Code::Unavailable,
-            Some(Reason::CANCEL) => Code::Cancelled,
-            Some(Reason::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
-            Some(Reason::INADEQUATE_SECURITY) => Code::PermissionDenied,
-            Some(_) => Code::Internal,
-            None => Code::Unknown,
-        }
+    if e.is_io() || e.is_go_away() {
+        return tonic::Status::unavailable(format!("connection lost ({e})"));
+    }
+    let code = match e.reason() {
+        Some(Reason::REFUSED_STREAM) => Code::Unavailable,
+        Some(Reason::CANCEL) => Code::Cancelled,
+        Some(Reason::ENHANCE_YOUR_CALM) => Code::ResourceExhausted,
+        Some(Reason::INADEQUATE_SECURITY) => Code::PermissionDenied,
+        Some(_) => Code::Internal,
+        None => Code::Unknown,
     };
-    tonic::Status::new(code, format!("connection lost ({e})"))
+    tonic::Status::new(code, format!("HTTP/2 error ({e})"))
 }
 
 impl tower::Service<tonic::codegen::http::Request<tonic::body::Body>> for Link {

@@ -70,8 +70,13 @@ struct Writer<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
+    /// Appends one message and its newline; nothing if it cannot be encoded.
     fn queue(&mut self, message: &Out) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.pending, message)?;
+        let mark = self.pending.len();
+        if let Err(e) = serde_json::to_writer(&mut self.pending, message) {
+            self.pending.truncate(mark);
+            return Err(e.into());
+        }
         self.pending.push(b'\n');
         Ok(())
     }
