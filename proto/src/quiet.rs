@@ -145,12 +145,7 @@ impl AsyncWrite for QuietStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.out.len() >= BUFFER {
-            ready!(this.poll_drain(cx))?;
-        }
-        this.out.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -175,11 +170,7 @@ impl AsyncWrite for QuietStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.out.is_empty() {
-            return Poll::Ready(Ok(()));
-        }
-        this.poll_drain(cx)
+        self.get_mut().poll_drain(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -184,6 +184,13 @@ where
     }
 }
 
+/// Where a line failed to decode, without serde's message: that quotes
+/// the offending input ("invalid type: string \"…\""), which may be a
+/// value an agent is storing.
+fn where_(e: &serde_json::Error) -> String {
+    format!("{:?} error at column {}", e.classify(), e.column())
+}
+
 /// Decodes one line (without its `\n` and `\r`): `Ok(None)` for a line
 /// rmcp ignores (a non-MCP notification).
 fn decode(line: &[u8]) -> Result<Option<In>, JsonRpcMessageCodecError> {
@@ -377,7 +384,10 @@ where
                         // Well-formed JSON that is not a message: a protocol
                         // error, answered. Unparsable input is ignored (as
                         // every official SDK does: no reply storms).
-                        tracing::debug!(error = %e, "an incoming message is not JSON-RPC");
+                        tracing::debug!(
+                            at = %where_(&e),
+                            "an incoming message is not JSON-RPC"
+                        );
                         self.owed = Owed::Reply;
                     }
                 }
@@ -500,6 +510,24 @@ mod tests {
         let bad = [0xff_u8, b'{', b'}'];
         assert!(tool_call(&bad).is_none());
         assert_eq!(observe(&decode(&bad)), observe(&by_rmcp(&bad)));
+    }
+
+    #[test]
+    fn a_decoding_error_is_logged_without_the_input_it_quotes() -> Result<(), String> {
+        // rmcp's untagged decoding reports "unrecognized JSON-RPC message";
+        // serde itself quotes what it rejects, and the log must not.
+        let e = match serde_json::from_str::<u32>(r#""s3cr3t""#) {
+            Err(e) => e,
+            Ok(n) => return Err(format!("decoded {n}")),
+        };
+        assert!(
+            e.to_string().contains("s3cr3t"),
+            "the control: serde quotes"
+        );
+        let logged = where_(&e);
+        assert!(!logged.contains("s3cr3t"), "{logged}");
+        assert_eq!(logged, "Data error at column 8");
+        Ok(())
     }
 
     /// A transport on in-memory pipes: (transport, agent's writer, agent's reader).
