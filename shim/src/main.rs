@@ -2,6 +2,7 @@
 //! and holds no secret at rest; each tool call is forwarded to agent-vaultd.
 
 mod daemon;
+mod sched;
 mod server;
 mod stdio;
 mod transport;
@@ -32,6 +33,9 @@ async fn main() -> std::process::ExitCode {
         )
         .with(filter)
         .init();
+    // While this is the only thread (a current-thread runtime), so that
+    // any thread started later inherits the class.
+    sched::relay_class();
     if std::env::args().any(|a| a == "--version" || a == "-V") {
         println!("agent-vault-mcp {}", agent_vault_proto::VERSION);
         return std::process::ExitCode::SUCCESS;

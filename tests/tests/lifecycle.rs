@@ -399,3 +399,43 @@ async fn a_shim_on_unix_socket_stdio_serves_on_one_thread_and_exits_with_its_age
     assert!(status.success(), "{status}");
     Ok(())
 }
+
+/// The shim runs in the batch scheduling class (shim/src/sched.rs): its
+/// wake-ups do not preempt the agent or the daemon. The class is a property
+/// of each thread; the shim serves on one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shim_runs_in_the_batch_scheduling_class() -> Result<()> {
+    const SCHED_BATCH: u32 = 3;
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+    cmd.current_dir(&home.project);
+    let (agent, mut child) = Agent::spawn_with_sockets(cmd).await?;
+    let pid = child.id().unwrap_or(0);
+    let r = agent.call("list_secrets", json!({})).await?;
+    assert!(!r.is_error, "{r:?}");
+    // /proc/<pid>/task/<tid>/stat: the policy is the 41st field, the 39th
+    // after the ")" that ends the command name.
+    let mut threads = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+        let policy = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(38))
+            .and_then(|p| p.parse::<u32>().ok());
+        assert_eq!(policy, Some(SCHED_BATCH), "{stat}");
+        threads += 1;
+    }
+    assert!(threads >= 1);
+    // Our own class is untouched: the shim changed only itself.
+    let own = std::fs::read_to_string("/proc/thread-self/stat")?;
+    let own_policy = own
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().nth(38));
+    assert_eq!(own_policy, Some("0"), "{own}");
+    agent.stop().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await?;
+    Ok(())
+}
