@@ -29,14 +29,16 @@ fn spawn_daemon(state_dir: &Path) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(state_dir.join("agent-vaultd.log"))?;
-    std::process::Command::new(daemon_binary())
+    let mut daemon = std::process::Command::new(daemon_binary());
+    daemon
         .current_dir(state_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
         // Its own process group: the agent's Ctrl-C or exit does not stop it.
-        .process_group(0)
-        .spawn()?;
+        .process_group(0);
+    // Not in the shim's batch scheduling class.
+    crate::sched::spawning_normal(|| daemon.spawn())?;
     Ok(())
 }
 

@@ -171,6 +171,13 @@ async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
     let status = home.cli_json(&["status"])?;
     let pid = status["pid"].as_i64().unwrap_or(0) as i32;
     assert!(pid > 0);
+    // The shim runs in the batch class; the daemon it started does not
+    // inherit it (see shim/src/sched.rs).
+    let classes = scheduling_policies(pid as u32)?;
+    assert!(
+        !classes.is_empty() && classes.iter().all(|&p| p == SCHED_OTHER),
+        "{classes:?}"
+    );
     agent.stop().await;
     // Detached: it outlives the shim.
     assert_eq!(
@@ -400,12 +407,32 @@ async fn a_shim_on_unix_socket_stdio_serves_on_one_thread_and_exits_with_its_age
     Ok(())
 }
 
+const SCHED_OTHER: u32 = 0;
+const SCHED_BATCH: u32 = 3;
+
+/// The scheduling policy of each thread of a process: the 41st field of
+/// /proc/<pid>/task/<tid>/stat, the 39th after the ")" that ends the
+/// command name.
+fn scheduling_policies(pid: u32) -> Result<Vec<u32>> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
+        let policy = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(38))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no policy in {stat}"))?;
+        policies.push(policy);
+    }
+    Ok(policies)
+}
+
 /// The shim runs in the batch scheduling class (shim/src/sched.rs): its
 /// wake-ups do not preempt the agent or the daemon. The class is a property
 /// of each thread; the shim serves on one.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shim_runs_in_the_batch_scheduling_class() -> Result<()> {
-    const SCHED_BATCH: u32 = 3;
     let home = Home::new()?;
     let _daemon = home.start_daemon()?;
     let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
@@ -414,27 +441,14 @@ async fn the_shim_runs_in_the_batch_scheduling_class() -> Result<()> {
     let pid = child.id().unwrap_or(0);
     let r = agent.call("list_secrets", json!({})).await?;
     assert!(!r.is_error, "{r:?}");
-    // /proc/<pid>/task/<tid>/stat: the policy is the 41st field, the 39th
-    // after the ")" that ends the command name.
-    let mut threads = 0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
-        let policy = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(38))
-            .and_then(|p| p.parse::<u32>().ok());
-        assert_eq!(policy, Some(SCHED_BATCH), "{stat}");
-        threads += 1;
-    }
-    assert!(threads >= 1);
+    let shim = scheduling_policies(pid)?;
+    assert!(
+        !shim.is_empty() && shim.iter().all(|&p| p == SCHED_BATCH),
+        "{shim:?}"
+    );
     // Our own class is untouched: the shim changed only itself.
-    let own = std::fs::read_to_string("/proc/thread-self/stat")?;
-    let own_policy = own
-        .rsplit(')')
-        .next()
-        .and_then(|r| r.split_whitespace().nth(38));
-    assert_eq!(own_policy, Some("0"), "{own}");
+    let ours = scheduling_policies(std::process::id())?;
+    assert!(ours.iter().all(|&p| p == SCHED_OTHER), "{ours:?}");
     agent.stop().await;
     let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await?;
     Ok(())
