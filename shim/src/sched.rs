@@ -17,7 +17,9 @@
 //! at once; an idle machine runs it immediately either way.
 //!
 //! Any user may move their own task between the normal and batch classes,
-//! so this needs no privilege. Threads started later inherit the class.
+//! so this needs no privilege. Threads started later inherit the class, and
+//! so would a child process: the daemon is started through
+//! [`spawning_normal`].
 
 /// Puts the calling thread (call it before any other starts) in the batch
 /// class. A failure is logged and otherwise ignored: the shim works the
