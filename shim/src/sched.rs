@@ -12,7 +12,7 @@
 //!
 //! Measured on this 2-core VM with 50 sessions (docs/BENCHMARKS.md):
 //! rescheduling interrupts fell from ~3,000/s to ~350/s and throughput rose
-//! by 5–10%. The price is latency only under CPU contention, where a woken
+//! by 4.5–8% (medians of two sets of four pairs). The price is latency only under CPU contention, where a woken
 //! shim waits up to one scheduler slice (milliseconds) rather than running
 //! at once; an idle machine runs it immediately either way.
 //!

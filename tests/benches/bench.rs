@@ -97,7 +97,7 @@ struct CpuSplit {
 
 impl CpuSplit {
     /// CPU so far of this process, its children running `server`, and the daemon.
-    fn sample(daemon: u32, server: &str) -> [Duration; 3] {
+    fn sample(daemon: u32, server: &std::path::Path) -> [Duration; 3] {
         let shims = child_pids(server)
             .iter()
             .map(|p| cpu_time(&p.to_string()))
@@ -283,7 +283,7 @@ async fn shim_latency(
     for _ in 0..200 {
         agent.call("get_secret", args.clone()).await?;
     }
-    let cpu_before = CpuSplit::sample(daemon, "agent-vault-mcp");
+    let cpu_before = CpuSplit::sample(daemon, &bin("agent-vault-mcp"));
     let mut v = Vec::with_capacity(calls);
     for _ in 0..calls {
         let t = Instant::now();
@@ -293,7 +293,7 @@ async fn shim_latency(
     }
     let cpu = CpuSplit::per_call(
         cpu_before,
-        CpuSplit::sample(daemon, "agent-vault-mcp"),
+        CpuSplit::sample(daemon, &bin("agent-vault-mcp")),
         calls as u64,
     );
     agent.stop().await;
@@ -321,18 +321,19 @@ async fn shim_start(home: &Home, runs: usize) -> Result<(Vec<Duration>, u64)> {
 
 /// Pids of running agent-vault-mcp processes started by this bench.
 fn shim_pids() -> Vec<u32> {
-    child_pids("agent-vault-mcp")
+    child_pids(&bin("agent-vault-mcp"))
 }
 
-/// Pids of this bench's children running the binary `name`.
-fn child_pids(name: &str) -> Vec<u32> {
+/// Pids of this bench's children running the executable `exe` (a
+/// canonical path, as /proc/<pid>/exe gives it).
+fn child_pids(exe: &std::path::Path) -> Vec<u32> {
     let me = std::process::id();
     std::fs::read_dir("/proc")
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
                 .filter(|&pid| {
                     procinfo::parent(pid).is_some_and(|(ppid, _)| ppid == me)
-                        && std::path::Path::new(&procinfo::exe(pid)).ends_with(name)
+                        && std::path::Path::new(&procinfo::exe(pid)) == exe
                 })
                 .collect()
         })
@@ -344,14 +345,14 @@ fn child_pids(name: &str) -> Vec<u32> {
 /// do-nothing `mcp-floor` that gives the cost of the processes alone.
 async fn throughput_sessions(
     home: &Home,
-    server: &str,
+    server: &std::path::Path,
     daemon: u32,
     sessions: usize,
     secs: f64,
 ) -> Result<(f64, CpuSplit)> {
     let mut agents = Vec::new();
     for _ in 0..sessions {
-        let mut cmd = tokio::process::Command::from(home.command(&bin(server)));
+        let mut cmd = tokio::process::Command::from(home.command(server));
         cmd.current_dir(&home.project);
         agents.push(Agent::spawn(cmd).await?);
     }
@@ -401,7 +402,7 @@ async fn throughput_grpc(
         clients.push(grpc_session(home).await?);
     }
     let per = total / sessions;
-    let cpu_before = CpuSplit::sample(daemon, "agent-vault-mcp");
+    let cpu_before = CpuSplit::sample(daemon, &bin("agent-vault-mcp"));
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
@@ -423,7 +424,7 @@ async fn throughput_grpc(
         rate,
         CpuSplit::per_call(
             cpu_before,
-            CpuSplit::sample(daemon, "agent-vault-mcp"),
+            CpuSplit::sample(daemon, &bin("agent-vault-mcp")),
             calls,
         ),
     ))
@@ -525,6 +526,71 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem} GiB, Linux {}", kernel.trim())
 }
 
+/// `BENCH_AB=<other shim>`: the 50-session throughput of this build's shim
+/// against another build's, in pairs against one daemon, so that the
+/// machine's drift between runs cancels out (a change to that figure is
+/// judged this way; see docs/BENCHMARKS.md). `BENCH_AB_PAIRS` (default 4)
+/// sets the number of pairs; which shim goes first alternates.
+async fn compare_shims(home: &Home, daemon: &Daemon, other: &std::path::Path) -> Result<()> {
+    let ours = bin("agent-vault-mcp");
+    let other = std::fs::canonicalize(other).with_context(|| {
+        format!(
+            "BENCH_AB: cannot find {} (cargo runs the bench in tests/: give an absolute path)",
+            other.display()
+        )
+    })?;
+    anyhow::ensure!(other != ours, "BENCH_AB names this build's own shim");
+    let pairs: usize = match std::env::var("BENCH_AB_PAIRS") {
+        Ok(v) => v.parse().context("BENCH_AB_PAIRS must be a number")?,
+        Err(_) => 4,
+    };
+    anyhow::ensure!(pairs > 0, "BENCH_AB_PAIRS must be at least 1");
+    let secs = if quick() { 2.0 } else { 10.0 };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    println!(
+        "| pair | this build (gets/s) | other (gets/s) | ratio | CPU per call, this build | CPU per call, other |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for pair in 0..pairs {
+        let run = |shim: std::path::PathBuf| async move {
+            throughput_sessions(home, &shim, daemon.child.id(), 50, secs).await
+        };
+        let ((ra, ca), (rb, cb)) = if pair % 2 == 0 {
+            let x = run(ours.clone()).await?;
+            (x, run(other.clone()).await?)
+        } else {
+            let y = run(other.clone()).await?;
+            (run(ours.clone()).await?, y)
+        };
+        println!(
+            "| {} | {ra:.0} | {rb:.0} | {:.3} | {} | {} |",
+            pair + 1,
+            ra / rb,
+            ca.describe().trim_start_matches("CPU per call: "),
+            cb.describe().trim_start_matches("CPU per call: ")
+        );
+        a.push(ra);
+        b.push(rb);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    let ahead = a.iter().zip(&b).filter(|(x, y)| x > y).count();
+    let (ma, mb) = (median(&mut a), median(&mut b));
+    println!(
+        "\n50 sessions, {secs} s each, {pairs} pairs against one daemon: this build {ma:.0} gets/s, other {mb:.0} (ratio of the medians {:.3}); this build ahead in {ahead} of {pairs}.",
+        ma / mb
+    );
+    println!("Machine: {}", machine());
+    Ok(())
+}
+
 // One thread, as the shim and the CLI run: a client on a multi-thread
 // runtime pays a cross-thread wake-up per call in tonic's channel buffer.
 #[tokio::main(flavor = "current_thread")]
@@ -543,6 +609,9 @@ async fn main() -> Result<()> {
 
     // Idle daemon, shim start-up, shim idle memory.
     let (home, daemon, approver) = ready_home().await?;
+    if let Some(other) = std::env::var_os("BENCH_AB") {
+        return compare_shims(&home, &daemon, std::path::Path::new(&other)).await;
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let daemon_idle = rss_kib(daemon.child.id());
     let runs = n(20, 5);
@@ -591,11 +660,11 @@ async fn main() -> Result<()> {
         );
     }
 
-    let cpu_before = CpuSplit::sample(daemon.child.id(), "agent-vault-mcp");
+    let cpu_before = CpuSplit::sample(daemon.child.id(), &bin("agent-vault-mcp"));
     let grpc = grpc_latency(&home, n(20_000, 1_000)).await?;
     let grpc_cpu = CpuSplit::per_call(
         cpu_before,
-        CpuSplit::sample(daemon.child.id(), "agent-vault-mcp"),
+        CpuSplit::sample(daemon.child.id(), &bin("agent-vault-mcp")),
         grpc.len() as u64 + 200,
     );
     let (grpc_med, grpc_p99) = stats(grpc);
@@ -646,7 +715,7 @@ async fn main() -> Result<()> {
 
     let secs = if quick() { 3.0 } else { 10.0 };
     let (tput, cpu) =
-        throughput_sessions(&home, "agent-vault-mcp", daemon.child.id(), 50, secs).await?;
+        throughput_sessions(&home, &bin("agent-vault-mcp"), daemon.child.id(), 50, secs).await?;
     push(
         &mut rows,
         "throughput, 50 concurrent sessions (shims)",
@@ -670,7 +739,7 @@ async fn main() -> Result<()> {
         &format!("50 gRPC sessions, {} calls in all", n(200_000, 20_000)),
     );
     let (floor, floor_cpu) =
-        throughput_sessions(&home, "mcp-floor", daemon.child.id(), 50, secs).await?;
+        throughput_sessions(&home, &bin("mcp-floor"), daemon.child.id(), 50, secs).await?;
     push(
         &mut rows,
         "floor: 50 sessions whose server does nothing",
