@@ -380,6 +380,16 @@ async fn a_vanished_shim_has_its_pending_requests_cancelled() -> Result<()> {
     Ok(())
 }
 
+/// A shim on Unix-socket stdio, as Node-based agents spawn it: its client,
+/// its process and its pid.
+async fn shim_on_sockets(home: &Home) -> Result<(Agent, tokio::process::Child, u32)> {
+    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+    cmd.current_dir(&home.project);
+    let (agent, child) = Agent::spawn_with_sockets(cmd).await?;
+    let pid = child.id().unwrap_or(0);
+    Ok((agent, child, pid))
+}
+
 /// Node-based agents (Claude Code among them) give the shim Unix socket
 /// pairs, not pipes. They are served on the reactor, on the shim's one
 /// thread (tokio's blocking stdio would add a pool thread per stream), and
@@ -388,10 +398,7 @@ async fn a_vanished_shim_has_its_pending_requests_cancelled() -> Result<()> {
 async fn a_shim_on_unix_socket_stdio_serves_on_one_thread_and_exits_with_its_agent() -> Result<()> {
     let home = Home::new()?;
     let _daemon = home.start_daemon()?;
-    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
-    cmd.current_dir(&home.project);
-    let (agent, mut child) = Agent::spawn_with_sockets(cmd).await?;
-    let pid = child.id().unwrap_or(0);
+    let (agent, mut child, pid) = shim_on_sockets(&home).await?;
     for _ in 0..20 {
         let r = agent.call("list_secrets", json!({})).await?;
         assert!(!r.is_error && r.text().contains("API_KEY"), "{r:?}");
@@ -435,10 +442,7 @@ fn scheduling_policies(pid: u32) -> Result<Vec<u32>> {
 async fn the_shim_runs_in_the_batch_scheduling_class() -> Result<()> {
     let home = Home::new()?;
     let _daemon = home.start_daemon()?;
-    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
-    cmd.current_dir(&home.project);
-    let (agent, mut child) = Agent::spawn_with_sockets(cmd).await?;
-    let pid = child.id().unwrap_or(0);
+    let (agent, mut child, pid) = shim_on_sockets(&home).await?;
     let r = agent.call("list_secrets", json!({})).await?;
     assert!(!r.is_error, "{r:?}");
     let shim = scheduling_policies(pid)?;
