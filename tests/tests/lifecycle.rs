@@ -457,3 +457,28 @@ async fn the_shim_runs_in_the_batch_scheduling_class() -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await?;
     Ok(())
 }
+
+/// A class someone chose for the shim is theirs: started under
+/// `chrt --idle`, it stays in SCHED_IDLE.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduling_class_chosen_for_the_shim_is_kept() -> Result<()> {
+    const SCHED_IDLE: u32 = 5;
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    let mut cmd = tokio::process::Command::from(home.command(std::path::Path::new("chrt")));
+    cmd.arg("--idle")
+        .arg("0")
+        .arg(bin("agent-vault-mcp"))
+        .current_dir(&home.project);
+    let (agent, mut child) = Agent::spawn_with_sockets(cmd).await?;
+    let r = agent.call("list_secrets", json!({})).await?;
+    assert!(!r.is_error, "{r:?}");
+    let shim = scheduling_policies(child.id().unwrap_or(0))?;
+    assert!(
+        !shim.is_empty() && shim.iter().all(|&p| p == SCHED_IDLE),
+        "{shim:?}"
+    );
+    agent.stop().await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await?;
+    Ok(())
+}
