@@ -154,6 +154,18 @@ async fn sigterm_cancels_pending_requests_and_removes_the_socket() -> Result<()>
     Ok(())
 }
 
+/// Sends SIGTERM to a process when dropped (it may have exited already).
+struct StopOnDrop(i32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
     let home = Home::new()?;
@@ -171,6 +183,9 @@ async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
     let status = home.cli_json(&["status"])?;
     let pid = status["pid"].as_i64().unwrap_or(0) as i32;
     assert!(pid > 0);
+    // Detached, so no `Daemon` handle stops it: this does, however the
+    // test ends (a failed assertion included).
+    let stop = StopOnDrop(pid);
     // The shim runs in the batch class; the daemon it started does not
     // inherit it (see shim/src/sched.rs).
     let classes = scheduling_policies(pid as u32)?;
@@ -184,10 +199,7 @@ async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
         home.cli_json(&["status"])?["pid"].as_i64(),
         Some(pid as i64)
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )?;
+    drop(stop);
     poll(Duration::from_secs(10), || {
         (!home.socket().exists()).then_some(())
     })?;
