@@ -221,6 +221,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }));
 
     let listener = socket::bind(&socket_path, socket_group)?;
+    let socket_id = socket::SocketId::of(&socket_path);
     let rpc = tokio::spawn(rpc::serve(state.clone(), listener));
     let web_shutdown = state.shutdown.clone();
     let web = tokio::spawn(
@@ -257,7 +258,19 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
 
-    wait_for_signal(&state.shutdown).await;
+    let gone = async {
+        match socket_id {
+            Some(id) => socket::until_gone(&socket_path, id, socket::WATCH_EVERY).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = wait_for_signal(&state.shutdown) => {}
+        () = gone => tracing::warn!(
+            socket = %socket_path.display(),
+            "the socket was removed or replaced (was the state directory deleted?): no client can reach this daemon; shutting down"
+        ),
+    }
     tracing::info!("shutting down");
 
     // One shutdown path: answer waiters, stop servers, flush, remove the socket.
@@ -272,7 +285,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     if !state.store.flush().await {
         tracing::error!("the last audit records could not be written before exit");
     }
-    let _ = std::fs::remove_file(&socket_path);
+    if let Some(id) = socket_id {
+        socket::remove_if_ours(&socket_path, id);
+    }
     drop(store);
     drop(state);
     let _ = writer;

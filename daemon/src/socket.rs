@@ -156,6 +156,49 @@ pub fn bind(
     Ok(listener)
 }
 
+/// What the socket path names: a removed or replaced socket has another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketId {
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketId {
+    /// The file at `path` now, if there is one.
+    pub fn of(path: &Path) -> Option<SocketId> {
+        std::fs::symlink_metadata(path).ok().map(|m| SocketId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+}
+
+/// How often the daemon checks that its socket is still there.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Returns once `path` no longer names the socket `ours` (removed, as when
+/// the state directory is deleted, or replaced by another daemon's). No
+/// client can reach the daemon after that, while it would still hold the
+/// approval port and keep a new daemon from starting: it should stop.
+pub async fn until_gone(path: &Path, ours: SocketId, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if SocketId::of(path) != Some(ours) {
+            return;
+        }
+    }
+}
+
+/// Removes the socket file at shutdown, unless it is no longer ours (a
+/// daemon started after ours was removed has its own there now).
+pub fn remove_if_ours(path: &Path, ours: SocketId) {
+    if SocketId::of(path) == Some(ours) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -494,3 +494,28 @@ async fn a_scheduling_class_chosen_for_the_shim_is_kept() -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await?;
     Ok(())
 }
+
+/// Deleting the state directory under a running daemon (a reset) leaves no
+/// client able to reach it, while it would still hold the approval port and
+/// keep a new daemon from starting there. It notices that its socket is
+/// gone and stops cleanly, without removing the newer daemon's socket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_whose_socket_is_removed_stops_and_leaves_a_newer_one_alone() -> Result<()> {
+    let home = Home::new()?;
+    let mut old = home.start_daemon()?;
+    std::fs::remove_dir_all(&home.state)?;
+    std::fs::create_dir(&home.state)?;
+    std::fs::set_permissions(&home.state, std::fs::Permissions::from_mode(0o700))?;
+    let new = home.start_daemon()?;
+    let exited = poll(Duration::from_secs(10), || {
+        old.child.try_wait().ok().flatten()
+    })?;
+    assert!(exited.success(), "{exited}");
+    assert!(
+        home.socket().exists(),
+        "the newer daemon's socket was removed"
+    );
+    let status = home.cli_json(&["status"])?;
+    assert_eq!(status["pid"].as_u64(), Some(u64::from(new.child.id())));
+    Ok(())
+}
