@@ -159,11 +159,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let devices = Devices::with_totp(reader.devices()?, reader.totp()?, store.clone());
 
     let port = config.port.unwrap_or(9999);
-    let http = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .with_context(|| {
-            format!("cannot listen on 127.0.0.1:{port} for approval pages; set \"port\" in the config (0 picks a free port)")
-        })?;
+    let http = bind_approval_port(port).await.with_context(|| {
+        format!("cannot listen on 127.0.0.1:{port} for approval pages; set \"port\" in the config (0 picks a free port)")
+    })?;
     let port = http.local_addr()?.port();
     let token = config.ngrok_auth_token.clone().or_else(|| {
         std::env::var("NGROK_AUTHTOKEN")
@@ -292,6 +290,32 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     drop(state);
     let _ = writer;
     Ok(())
+}
+
+/// Binds the approval port on loopback. A port in use is tried again for a
+/// few seconds: the daemon before this one may still be stopping (one whose
+/// state directory was deleted notices within [`socket::WATCH_EVERY`]).
+async fn bind_approval_port(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let deadline = std::time::Instant::now() + socket::WATCH_EVERY * 2 + Duration::from_secs(1);
+    let mut told = false;
+    loop {
+        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                if !told {
+                    tracing::info!(
+                        port,
+                        "the approval port is in use; waiting a few seconds in case a previous agent-vaultd is stopping"
+                    );
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn wait_for_signal(token: &CancellationToken) {

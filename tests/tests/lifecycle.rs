@@ -501,7 +501,13 @@ async fn a_scheduling_class_chosen_for_the_shim_is_kept() -> Result<()> {
 /// gone and stops cleanly, without removing the newer daemon's socket.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_whose_socket_is_removed_stops_and_leaves_a_newer_one_alone() -> Result<()> {
-    let home = Home::new()?;
+    // A fixed approval port, as by default (9999): the second daemon must
+    // wait for the first to let go of it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let home =
+        Home::with_config(&TEST_CONFIG.replace("\"port\": 0", &format!("\"port\": {port}")))?;
     let mut old = home.start_daemon()?;
     std::fs::remove_dir_all(&home.state)?;
     std::fs::create_dir(&home.state)?;
@@ -517,5 +523,38 @@ async fn a_daemon_whose_socket_is_removed_stops_and_leaves_a_newer_one_alone() -
     );
     let status = home.cli_json(&["status"])?;
     assert_eq!(status["pid"].as_u64(), Some(u64::from(new.child.id())));
+    assert!(
+        status["approvalUrl"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!(":{port}"))),
+        "{status}"
+    );
+    Ok(())
+}
+
+/// An approval port that another program holds is waited for a few seconds
+/// (a previous daemon may be stopping), then refused with a clear message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_approval_port_is_a_clear_error_after_a_short_wait() -> Result<()> {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = holder.local_addr()?.port();
+    let home =
+        Home::with_config(&TEST_CONFIG.replace("\"port\": 0", &format!("\"port\": {port}")))?;
+    let started = std::time::Instant::now();
+    let err = match home.start_daemon() {
+        Ok(_) => anyhow::bail!("a daemon started on a port that is in use"),
+        Err(e) => format!("{e:#}"),
+    };
+    let waited = started.elapsed();
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}"))
+            && err.contains("set \"port\" in the config"),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+    drop(holder);
     Ok(())
 }
