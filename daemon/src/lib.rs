@@ -198,7 +198,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         paths: DaemonPaths {
             state_dir: state_dir.clone(),
             socket: socket_path.clone(),
-            db,
+            db: db.clone(),
         },
         started: std::time::Instant::now(),
         agent_uids,
@@ -219,7 +219,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }));
 
     let listener = socket::bind(&socket_path, socket_group)?;
-    let socket_id = socket::SocketId::of(&socket_path);
+    let socket_id = socket::FileId::of(&socket_path);
+    // Watched from here on: see the select below and socket::until_gone.
+    let watched: Vec<(&Path, socket::FileId)> = [socket_path.as_path(), db.as_path()]
+        .into_iter()
+        .filter_map(|p| socket::FileId::of(p).map(|id| (p, id)))
+        .collect();
     let rpc = tokio::spawn(rpc::serve(state.clone(), listener));
     let web_shutdown = state.shutdown.clone();
     let web = tokio::spawn(
@@ -256,17 +261,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
 
-    let gone = async {
-        match socket_id {
-            Some(id) => socket::until_gone(&socket_path, id, socket::WATCH_EVERY).await,
-            None => std::future::pending().await,
-        }
-    };
     tokio::select! {
         () = wait_for_signal(&state.shutdown) => {}
-        () = gone => tracing::warn!(
-            socket = %socket_path.display(),
-            "the socket was removed or replaced (was the state directory deleted?): no client can reach this daemon; shutting down"
+        gone = socket::until_gone(&watched, socket::WATCH_EVERY) => tracing::warn!(
+            path = %gone.display(),
+            "removed or replaced under the running daemon (was the state directory deleted?); shutting down"
         ),
     }
     tracing::info!("shutting down");

@@ -156,45 +156,50 @@ pub fn bind(
     Ok(listener)
 }
 
-/// What the socket path names: a removed or replaced socket has another.
+/// What a path names: a removed or replaced file has another identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SocketId {
+pub struct FileId {
     dev: u64,
     ino: u64,
 }
 
-impl SocketId {
+impl FileId {
     /// The file at `path` now, if there is one.
-    pub fn of(path: &Path) -> Option<SocketId> {
-        std::fs::symlink_metadata(path).ok().map(|m| SocketId {
+    pub fn of(path: &Path) -> Option<FileId> {
+        std::fs::symlink_metadata(path).ok().map(|m| FileId {
             dev: m.dev(),
             ino: m.ino(),
         })
     }
 }
 
-/// How often the daemon checks that its socket is still there.
+/// How often the daemon checks that its socket and database are still there.
 pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Returns once `path` no longer names the socket `ours` (removed, as when
-/// the state directory is deleted, or replaced by another daemon's). No
-/// client can reach the daemon after that, while it would still hold the
-/// approval port and keep a new daemon from starting: it should stop.
-pub async fn until_gone(path: &Path, ours: SocketId, every: std::time::Duration) {
+/// Returns the first of `files` whose path no longer names the file it had
+/// (removed, as when the state directory is deleted, or replaced). Without
+/// its socket no client can reach the daemon, while it would still hold the
+/// approval port and keep a new daemon from starting; without its database
+/// file every row it committed from then on would be lost when it exits.
+/// Either way it should stop.
+pub async fn until_gone<'a>(
+    files: &'a [(&'a Path, FileId)],
+    every: std::time::Duration,
+) -> &'a Path {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if SocketId::of(path) != Some(ours) {
-            return;
+        if let Some((path, _)) = files.iter().find(|(p, id)| FileId::of(p) != Some(*id)) {
+            return path;
         }
     }
 }
 
 /// Removes the socket file at shutdown, unless it is no longer ours (a
 /// daemon started after ours was removed has its own there now).
-pub fn remove_if_ours(path: &Path, ours: SocketId) {
-    if SocketId::of(path) == Some(ours) {
+pub fn remove_if_ours(path: &Path, ours: FileId) {
+    if FileId::of(path) == Some(ours) {
         let _ = std::fs::remove_file(path);
     }
 }

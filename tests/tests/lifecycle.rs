@@ -558,3 +558,25 @@ async fn a_busy_approval_port_is_a_clear_error_after_a_short_wait() -> Result<()
     drop(holder);
     Ok(())
 }
+
+/// A daemon whose database file is deleted would go on committing rows to
+/// a file no one can open again: it stops instead, and removes its socket.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_whose_database_is_removed_stops() -> Result<()> {
+    let home = Home::new()?;
+    let mut daemon = home.start_daemon()?;
+    for name in ["agent-vault.db", "agent-vault.db-wal", "agent-vault.db-shm"] {
+        let _ = std::fs::remove_file(home.state.join(name));
+    }
+    let exited = poll(Duration::from_secs(10), || {
+        daemon.child.try_wait().ok().flatten()
+    })?;
+    assert!(exited.success(), "{exited}");
+    assert!(!home.socket().exists(), "its own socket is removed");
+    let log = std::fs::read_to_string(&daemon.log)?;
+    assert!(
+        log.contains("agent-vault.db") && log.contains("removed or replaced"),
+        "{log}"
+    );
+    Ok(())
+}
