@@ -126,7 +126,8 @@ fn roles(access: &AccessList, own: u32) -> anyhow::Result<(HashSet<u32>, HashSet
     ))
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM or SIGINT, or until its socket or database
+/// file is removed or replaced (see [`socket::until_gone`]).
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let state_dir = agent_vault_proto::paths::state_dir()?;
     let socket_path = agent_vault_proto::paths::socket_path()?;
