@@ -14,7 +14,7 @@ use crate::secret::SecretString;
 pub struct Tunnel {
     /// The base of every approval and pairing link.
     pub base_url: String,
-    /// "ngrok" or "none: <why>", for `agent-vault status`.
+    /// `"ngrok"` or `"none: <why>"`, for `agent-vault status`.
     pub description: String,
     /// Whether `base_url` stays the same across restarts (localhost or a
     /// reserved ngrok domain), as passkeys need.
