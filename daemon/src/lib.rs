@@ -222,10 +222,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let listener = socket::bind(&socket_path, socket_group)?;
     let socket_id = socket::FileId::of(&socket_path);
     // Watched from here on: see the select below and socket::until_gone.
-    let watched: Vec<(&Path, socket::FileId)> = [socket_path.as_path(), db.as_path()]
-        .into_iter()
-        .filter_map(|p| socket::FileId::of(p).map(|id| (p, id)))
-        .collect();
+    let watched: Vec<(&Path, socket::FileId)> = [
+        (socket_path.as_path(), socket_id),
+        (db.as_path(), socket::FileId::of(&db)),
+    ]
+    .into_iter()
+    .filter_map(|(path, id)| Some((path, id?)))
+    .collect();
     let rpc = tokio::spawn(rpc::serve(state.clone(), listener));
     let web_shutdown = state.shutdown.clone();
     let web = tokio::spawn(

@@ -49,14 +49,14 @@ pub fn relay_class() {
 /// the daemon a shim starts must be scheduled as if the user had started
 /// it, not as a batch job.
 pub fn spawning_normal<T>(spawn: impl FnOnce() -> T) -> T {
-    let ours = OURS.get() && policy() == Some(Class::Batch);
-    let left = ours
-        && {
-            let r = set(Class::Normal);
-            if let Err(e) = &r {
+    let left = OURS.get()
+        && policy() == Some(Class::Batch)
+        && match set(Class::Normal) {
+            Ok(()) => true,
+            Err(e) => {
                 tracing::warn!(error = %e, "could not leave the batch scheduling class; the child inherits it");
+                false
             }
-            r.is_ok()
         };
     let out = spawn();
     if left && let Err(e) = set(Class::Batch) {

@@ -495,6 +495,16 @@ async fn a_scheduling_class_chosen_for_the_shim_is_kept() -> Result<()> {
     Ok(())
 }
 
+/// A home whose config sets a fixed approval port (the tests' default is 0).
+fn home_with_approval_port(port: u16) -> Result<Home> {
+    let config = TEST_CONFIG.replace("\"port\": 0", &format!("\"port\": {port}"));
+    anyhow::ensure!(
+        config != TEST_CONFIG,
+        "TEST_CONFIG has no \"port\": 0 to replace"
+    );
+    Home::with_config(&config)
+}
+
 /// Deleting the state directory under a running daemon (a reset) leaves no
 /// client able to reach it, while it would still hold the approval port and
 /// keep a new daemon from starting there. It notices that its socket is
@@ -506,8 +516,7 @@ async fn a_daemon_whose_socket_is_removed_stops_and_leaves_a_newer_one_alone() -
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let home =
-        Home::with_config(&TEST_CONFIG.replace("\"port\": 0", &format!("\"port\": {port}")))?;
+    let home = home_with_approval_port(port)?;
     let mut old = home.start_daemon()?;
     std::fs::remove_dir_all(&home.state)?;
     std::fs::create_dir(&home.state)?;
@@ -538,8 +547,7 @@ async fn a_daemon_whose_socket_is_removed_stops_and_leaves_a_newer_one_alone() -
 async fn a_busy_approval_port_is_a_clear_error_after_a_short_wait() -> Result<()> {
     let holder = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = holder.local_addr()?.port();
-    let home =
-        Home::with_config(&TEST_CONFIG.replace("\"port\": 0", &format!("\"port\": {port}")))?;
+    let home = home_with_approval_port(port)?;
     let started = std::time::Instant::now();
     let err = match home.start_daemon() {
         Ok(_) => anyhow::bail!("a daemon started on a port that is in use"),
