@@ -526,20 +526,44 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {mem} GiB, Linux {}", kernel.trim())
 }
 
-/// `BENCH_AB=<other shim>`: the 50-session throughput of this build's shim
-/// against another build's, in pairs against one daemon, so that the
-/// machine's drift between runs cancels out (a change to that figure is
-/// judged this way; see docs/BENCHMARKS.md). `BENCH_AB_PAIRS` (default 4)
-/// sets the number of pairs; which shim goes first alternates.
-async fn compare_shims(home: &Home, daemon: &Daemon, other: &std::path::Path) -> Result<()> {
-    let ours = bin("agent-vault-mcp");
+/// One side of a paired comparison: the shim each session spawns and the
+/// daemon (with its home) they talk to.
+struct Side<'a> {
+    home: &'a Home,
+    daemon: &'a Daemon,
+    shim: std::path::PathBuf,
+}
+
+impl Side<'_> {
+    async fn throughput(&self, secs: f64) -> Result<(f64, CpuSplit)> {
+        throughput_sessions(self.home, &self.shim, self.daemon.child.id(), 50, secs).await
+    }
+}
+
+/// An absolute path to another build's binary, as `BENCH_AB*` names it.
+fn other_build(
+    var: &str,
+    other: &std::ffi::OsStr,
+    ours: &std::path::Path,
+) -> Result<std::path::PathBuf> {
     let other = std::fs::canonicalize(other).with_context(|| {
         format!(
-            "BENCH_AB: cannot find {} (cargo runs the bench in tests/: give an absolute path)",
-            other.display()
+            "{var}: cannot find {} (cargo runs the bench in tests/: give an absolute path)",
+            other.to_string_lossy()
         )
     })?;
-    anyhow::ensure!(other != ours, "BENCH_AB names this build's own shim");
+    anyhow::ensure!(other != ours, "{var} names this build's own binary");
+    Ok(other)
+}
+
+/// `BENCH_AB=<other shim>` or `BENCH_AB_DAEMON=<other daemon>`: the
+/// 50-session throughput of this build against another build's shim (both
+/// against one daemon) or daemon (each in its own home, one window open in
+/// each), in pairs, so that the machine's drift between runs cancels out (a
+/// change to that figure is judged this way; see docs/BENCHMARKS.md).
+/// `BENCH_AB_PAIRS` (default 4) sets the number of pairs; which build goes
+/// first alternates.
+async fn compare(ours: Side<'_>, other: Side<'_>) -> Result<()> {
     let pairs: usize = match std::env::var("BENCH_AB_PAIRS") {
         Ok(v) => v.parse().context("BENCH_AB_PAIRS must be a number")?,
         Err(_) => 4,
@@ -552,15 +576,12 @@ async fn compare_shims(home: &Home, daemon: &Daemon, other: &std::path::Path) ->
     );
     println!("| --- | --- | --- | --- | --- | --- |");
     for pair in 0..pairs {
-        let run = |shim: std::path::PathBuf| async move {
-            throughput_sessions(home, &shim, daemon.child.id(), 50, secs).await
-        };
         let ((ra, ca), (rb, cb)) = if pair % 2 == 0 {
-            let x = run(ours.clone()).await?;
-            (x, run(other.clone()).await?)
+            let x = ours.throughput(secs).await?;
+            (x, other.throughput(secs).await?)
         } else {
-            let y = run(other.clone()).await?;
-            (run(ours.clone()).await?, y)
+            let y = other.throughput(secs).await?;
+            (ours.throughput(secs).await?, y)
         };
         println!(
             "| {} | {ra:.0} | {rb:.0} | {:.3} | {} | {} |",
@@ -584,7 +605,7 @@ async fn compare_shims(home: &Home, daemon: &Daemon, other: &std::path::Path) ->
     let ahead = a.iter().zip(&b).filter(|(x, y)| x > y).count();
     let (ma, mb) = (median(&mut a), median(&mut b));
     println!(
-        "\n50 sessions, {secs} s each, {pairs} pairs against one daemon: this build {ma:.0} gets/s, other {mb:.0} (ratio of the medians {:.3}); this build ahead in {ahead} of {pairs}.",
+        "\n50 sessions, {secs} s each, {pairs} pairs: this build {ma:.0} gets/s, other {mb:.0} (ratio of the medians {:.3}); this build ahead in {ahead} of {pairs}.",
         ma / mb
     );
     println!("Machine: {}", machine());
@@ -609,8 +630,25 @@ async fn main() -> Result<()> {
 
     // Idle daemon, shim start-up, shim idle memory.
     let (home, daemon, approver) = ready_home().await?;
+    let ours = |home, daemon| Side {
+        home,
+        daemon,
+        shim: bin("agent-vault-mcp"),
+    };
     if let Some(other) = std::env::var_os("BENCH_AB") {
-        return compare_shims(&home, &daemon, std::path::Path::new(&other)).await;
+        let shim = other_build("BENCH_AB", &other, &bin("agent-vault-mcp"))?;
+        let theirs = Side {
+            shim,
+            ..ours(&home, &daemon)
+        };
+        return compare(ours(&home, &daemon), theirs).await;
+    }
+    if let Some(other) = std::env::var_os("BENCH_AB_DAEMON") {
+        let exe = other_build("BENCH_AB_DAEMON", &other, &bin("agent-vaultd"))?;
+        let other_home = Home::with_config(BENCH_CONFIG)?;
+        let other_daemon = Daemon::start_exe(&other_home, &exe, |_| {})?;
+        open_window(&other_home, &other_daemon).await?;
+        return compare(ours(&home, &daemon), ours(&other_home, &other_daemon)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let daemon_idle = rss_kib(daemon.child.id());

@@ -219,8 +219,18 @@ impl Daemon {
     /// Starts the daemon (`configure` may change the command, e.g. its uid)
     /// and waits until `agent-vault status` answers.
     pub fn start(home: &Home, configure: impl FnOnce(&mut Command)) -> Result<Self> {
+        Self::start_exe(home, &bin("agent-vaultd"), configure)
+    }
+
+    /// [`Daemon::start`] with another build's `agent-vaultd` (benchmarks
+    /// compare two).
+    pub fn start_exe(
+        home: &Home,
+        exe: &Path,
+        configure: impl FnOnce(&mut Command),
+    ) -> Result<Self> {
         let log = log_path("daemon");
-        let mut cmd = home.command(&bin("agent-vaultd"));
+        let mut cmd = home.command(exe);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?);

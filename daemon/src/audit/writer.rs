@@ -694,6 +694,52 @@ mod tests {
         Ok(())
     }
 
+    /// An agent's get commits one audit row; that commit writes two pages
+    /// (the row's and the chain head's), nothing else. A database from a
+    /// release that indexed the timestamp (a third page per commit, never
+    /// read) loses the index when opened.
+    #[test]
+    fn one_audit_row_writes_two_pages() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let db = dir.path().join("audit.db");
+        Connection::open(&db)?.execute_batch(&format!(
+            "{}CREATE INDEX audit_timestamp ON audit(timestamp);",
+            store::SCHEMA
+        ))?;
+        let mut conn = store::open(&db)?;
+        let indexes: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(indexes, 0);
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let page = page as u64;
+        let wal = dir.path().join("audit.db-wal");
+        let mut head = Head::load(&conn)?;
+        let row = || {
+            StoreCmd::Audit(Box::new(AuditEvent {
+                timestamp_ms: 1_700_000_000_000,
+                secret_name: "API_KEY".into(),
+                reason: "deploy".into(),
+                action: "auto_approved".into(),
+                ..Default::default()
+            }))
+        };
+        // The first commit also creates the head's row and a leaf.
+        for _ in 0..3 {
+            head = write_batch(&mut conn, &head, &[row()])?.0;
+        }
+        for _ in 0..5 {
+            let before = std::fs::metadata(&wal)?.len();
+            head = write_batch(&mut conn, &head, &[row()])?.0;
+            let frames = (std::fs::metadata(&wal)?.len() - before) / (page + 24);
+            assert_eq!(frames, 2);
+        }
+        Ok(())
+    }
+
     /// Calls in progress together share a commit: each flush lets the
     /// others queue their rows first. Alone, a flush commits at once.
     #[tokio::test]
