@@ -714,7 +714,12 @@ mod tests {
         )?;
         assert_eq!(indexes, 0);
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        // An existing database keeps its page size; a new one gets 2 KiB.
+        let page_size =
+            |c: &Connection| c.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0));
+        let page = page_size(&conn)?;
+        assert_eq!(page, 4096);
+        assert_eq!(page_size(&store::open(&dir.path().join("new.db"))?)?, 2048);
         let page = page as u64;
         let wal = dir.path().join("audit.db-wal");
         let mut head = Head::load(&conn)?;
