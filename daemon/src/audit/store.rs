@@ -50,8 +50,8 @@ CREATE TABLE IF NOT EXISTS audit (
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL
 );
--- Every query reads the log in id order; an index on timestamp (as the
--- first release created) added a page to every commit and was never read.
+-- Every query reads the log in id order; the index on timestamp that
+-- earlier builds created added a page to every commit and was never read.
 DROP INDEX IF EXISTS audit_timestamp;
 CREATE TABLE IF NOT EXISTS audit_head (
   one INTEGER PRIMARY KEY CHECK (one = 1),

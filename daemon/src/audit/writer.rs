@@ -696,8 +696,9 @@ mod tests {
 
     /// An agent's get commits one audit row; that commit writes two pages
     /// (the row's and the chain head's), nothing else. A database from a
-    /// release that indexed the timestamp (a third page per commit, never
-    /// read) loses the index when opened.
+    /// build that indexed the timestamp (a third page per commit, never
+    /// read) loses the index when opened and keeps its 4 KiB pages; a new
+    /// database gets 2 KiB pages.
     #[test]
     fn one_audit_row_writes_two_pages() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
