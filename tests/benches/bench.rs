@@ -340,54 +340,99 @@ fn child_pids(exe: &std::path::Path) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// 50 concurrent sessions, each calling as fast as it can for `secs`.
-/// `server` is the stdio MCP server each session spawns: the shim, or the
-/// do-nothing `mcp-floor` that gives the cost of the processes alone.
-async fn throughput_sessions(
+/// A session of the throughput runs: it spawns a stdio MCP server and
+/// makes one auto-approved get at a time.
+trait Session: Sized + Send + 'static {
+    fn start(home: &Home, server: &std::path::Path) -> impl Future<Output = Result<Self>>;
+    /// One get, Ok only when it succeeded.
+    fn get(&mut self) -> impl Future<Output = Result<()>> + Send;
+    fn stop(self) -> impl Future<Output = ()> + Send;
+}
+
+/// rmcp's client, as the latency rows use it.
+struct RmcpSession {
+    agent: Agent,
+    args: serde_json::Value,
+}
+
+impl Session for RmcpSession {
+    async fn start(home: &Home, server: &std::path::Path) -> Result<Self> {
+        let mut cmd = tokio::process::Command::from(home.command(server));
+        cmd.current_dir(&home.project);
+        Ok(Self {
+            agent: Agent::spawn(cmd).await?,
+            args: json!({"vault": "open", "name": "OTHER", "reason": "bench"}),
+        })
+    }
+
+    async fn get(&mut self) -> Result<()> {
+        let r = self.agent.call("get_secret", self.args.clone()).await?;
+        // An error result says why and carries no value.
+        anyhow::ensure!(!r.is_error, "isError: {}", r.text());
+        Ok(())
+    }
+
+    fn stop(self) -> impl Future<Output = ()> + Send {
+        self.agent.stop()
+    }
+}
+
+/// 50 concurrent sessions of `S`, each getting as fast as it can for
+/// `secs`. `server` is the stdio MCP server each session spawns: the shim,
+/// or the do-nothing `mcp-floor` that gives the cost of the processes alone.
+async fn throughput<S: Session>(
     home: &Home,
     server: &std::path::Path,
     daemon: u32,
     sessions: usize,
     secs: f64,
 ) -> Result<(f64, CpuSplit)> {
-    let mut agents = Vec::new();
+    let mut clients = Vec::new();
     for _ in 0..sessions {
-        let mut cmd = tokio::process::Command::from(home.command(server));
-        cmd.current_dir(&home.project);
-        agents.push(Agent::spawn(cmd).await?);
+        clients.push(S::start(home, server).await?);
     }
     let cpu_before = CpuSplit::sample(daemon, server);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
-    let tasks: Vec<_> = agents
+    let tasks: Vec<_> = clients
         .into_iter()
-        .map(|agent| {
+        .map(|mut client| {
             tokio::spawn(async move {
-                let args = json!({"vault": "open", "name": "OTHER", "reason": "bench"});
                 let mut done = 0u64;
                 while Instant::now() < deadline {
-                    if matches!(agent.call("get_secret", args.clone()).await, Ok(r) if !r.is_error)
-                    {
-                        done += 1;
-                    }
+                    client.get().await?;
+                    done += 1;
                 }
-                (agent, done)
+                anyhow::Ok((client, done))
             })
         })
         .collect();
+    // Every session ends here, even after a failed one: a shim left running
+    // past its home would start a new daemon there once this one is gone.
+    // (A failed session's server is killed when its client drops.)
     let mut total = 0;
-    let mut agents = Vec::new();
+    let mut clients = Vec::new();
+    let mut failed = None;
     for t in tasks {
-        let (agent, done) = t.await?;
-        total += done;
-        agents.push(agent);
+        match t.await? {
+            Ok((client, done)) => {
+                total += done;
+                clients.push(client);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
     let cpu = CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon, server), total);
-    for agent in agents {
-        agent.stop().await;
+    for client in clients {
+        client.stop().await;
     }
-    Ok((rate, cpu))
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((rate, cpu)),
+    }
 }
 
 /// A minimal MCP client: JSON-RPC lines on a server's stdio, as the
@@ -424,6 +469,21 @@ struct LineResult {
 struct LineBlock {
     #[serde(default)]
     text: String,
+}
+
+impl Session for LineClient {
+    async fn start(home: &Home, server: &std::path::Path) -> Result<Self> {
+        Self::start(home, server).await
+    }
+
+    fn get(&mut self) -> impl Future<Output = Result<()>> + Send {
+        let args = r#"{"vault":"open","name":"OTHER","reason":"bench"}"#;
+        self.call("get_secret", args, "other-secret-91c2")
+    }
+
+    fn stop(self) -> impl Future<Output = ()> + Send {
+        Self::stop(self)
+    }
 }
 
 impl LineClient {
@@ -517,63 +577,6 @@ impl LineClient {
     async fn stop(mut self) {
         drop(self.stdin);
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-    }
-}
-
-/// [`throughput_sessions`] with [`LineClient`]s instead of rmcp's client.
-async fn throughput_line_sessions(
-    home: &Home,
-    server: &std::path::Path,
-    daemon: u32,
-    sessions: usize,
-    secs: f64,
-) -> Result<(f64, CpuSplit)> {
-    let mut clients = Vec::new();
-    for _ in 0..sessions {
-        clients.push(LineClient::start(home, server).await?);
-    }
-    let cpu_before = CpuSplit::sample(daemon, server);
-    let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let started = Instant::now();
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|mut client| {
-            tokio::spawn(async move {
-                let args = r#"{"vault":"open","name":"OTHER","reason":"bench"}"#;
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    client.call("get_secret", args, "other-secret-91c2").await?;
-                    done += 1;
-                }
-                anyhow::Ok((client, done))
-            })
-        })
-        .collect();
-    // Every session ends here, even after a failed one: a shim left running
-    // past its home would start a new daemon there once this one is gone.
-    // (A failed session's shim is killed as its client drops.)
-    let mut total = 0;
-    let mut clients = Vec::new();
-    let mut failed = None;
-    for t in tasks {
-        match t.await? {
-            Ok((client, done)) => {
-                total += done;
-                clients.push(client);
-            }
-            Err(e) => {
-                failed.get_or_insert(e);
-            }
-        }
-    }
-    let rate = total as f64 / started.elapsed().as_secs_f64();
-    let cpu = CpuSplit::per_call(cpu_before, CpuSplit::sample(daemon, server), total);
-    for client in clients {
-        client.stop().await;
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok((rate, cpu)),
     }
 }
 
@@ -726,9 +729,9 @@ impl Side<'_> {
     async fn throughput(&self, secs: f64) -> Result<(f64, CpuSplit)> {
         let (home, shim, daemon) = (self.home, &self.shim, self.daemon.child.id());
         if std::env::var("BENCH_AB_CLIENT").is_ok_and(|c| c == "line") {
-            throughput_line_sessions(home, shim, daemon, 50, secs).await
+            throughput::<LineClient>(home, shim, daemon, 50, secs).await
         } else {
-            throughput_sessions(home, shim, daemon, 50, secs).await
+            throughput::<RmcpSession>(home, shim, daemon, 50, secs).await
         }
     }
 }
@@ -946,7 +949,8 @@ async fn main() -> Result<()> {
 
     let secs = if quick() { 3.0 } else { 10.0 };
     let (tput, cpu) =
-        throughput_sessions(&home, &bin("agent-vault-mcp"), daemon.child.id(), 50, secs).await?;
+        throughput::<RmcpSession>(&home, &bin("agent-vault-mcp"), daemon.child.id(), 50, secs)
+            .await?;
     push(
         &mut rows,
         "throughput, 50 concurrent sessions (shims), rmcp's client",
@@ -957,7 +961,7 @@ async fn main() -> Result<()> {
         ),
     );
     let (tput_line, line_cpu) =
-        throughput_line_sessions(&home, &bin("agent-vault-mcp"), daemon.child.id(), 50, secs)
+        throughput::<LineClient>(&home, &bin("agent-vault-mcp"), daemon.child.id(), 50, secs)
             .await?;
     push(
         &mut rows,
@@ -982,7 +986,7 @@ async fn main() -> Result<()> {
         &format!("50 gRPC sessions, {} calls in all", n(200_000, 20_000)),
     );
     let (floor, floor_cpu) =
-        throughput_sessions(&home, &bin("mcp-floor"), daemon.child.id(), 50, secs).await?;
+        throughput::<RmcpSession>(&home, &bin("mcp-floor"), daemon.child.id(), 50, secs).await?;
     push(
         &mut rows,
         "floor: 50 sessions whose server does nothing",
