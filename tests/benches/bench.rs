@@ -67,14 +67,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// User + system CPU time of a process so far (clock ticks → Duration).
 fn cpu_time(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
+    let fields = proc_stat_fields(format!("/proc/{pid}/stat")).unwrap_or_default();
     let ticks = |i: usize| {
         fields
             .get(i)

@@ -38,6 +38,20 @@ pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
+/// The fields of a `/proc/.../stat` file after the ")" that ends the command
+/// name (which may hold spaces itself): the state is `[0]`, utime `[11]`,
+/// the scheduling policy `[38]`.
+pub fn proc_stat_fields(path: impl AsRef<Path>) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    Some(
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
 /// A built binary of the workspace (`cargo build --workspace` first).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();

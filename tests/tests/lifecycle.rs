@@ -429,19 +429,15 @@ async fn a_shim_on_unix_socket_stdio_serves_on_one_thread_and_exits_with_its_age
 const SCHED_OTHER: u32 = 0;
 const SCHED_BATCH: u32 = 3;
 
-/// The scheduling policy of each thread of a process: the 41st field of
-/// /proc/<pid>/task/<tid>/stat, the 39th after the ")" that ends the
-/// command name.
+/// The scheduling policy of each thread of a process (from
+/// /proc/<pid>/task/<tid>/stat).
 fn scheduling_policies(pid: u32) -> Result<Vec<u32>> {
     let mut policies = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let stat = std::fs::read_to_string(task?.path().join("stat"))?;
-        let policy = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(38))
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no policy in {stat}"))?;
+        let stat = task?.path().join("stat");
+        let policy = proc_stat_fields(&stat)
+            .and_then(|f| f.get(38)?.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no policy in {}", stat.display()))?;
         policies.push(policy);
     }
     Ok(policies)
