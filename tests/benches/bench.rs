@@ -91,8 +91,10 @@ struct CpuSplit {
 impl CpuSplit {
     /// CPU so far of this process, its children running `server`, and the daemon.
     fn sample(daemon: u32, server: &std::path::Path) -> [Duration; 3] {
+        // (The relay floor's server runs the relays' executable.)
         let shims = child_pids(server)
             .iter()
+            .filter(|&&p| p != daemon)
             .map(|p| cpu_time(&p.to_string()))
             .sum();
         [cpu_time("self"), shims, cpu_time(&daemon.to_string())]
@@ -573,6 +575,22 @@ impl LineClient {
     }
 }
 
+/// 50 minimal-client sessions through `mcp-relay-floor` relays to one
+/// `mcp-relay-floor --serve`: the cost of the product's shape alone.
+async fn relay_floor(home: &Home, secs: f64) -> Result<(f64, CpuSplit)> {
+    let exe = bin("mcp-relay-floor");
+    let mut server = home.command(&exe).arg("--serve").spawn()?;
+    let socket = home.dir.path().join("relay-floor.sock");
+    let measured = match poll(Duration::from_secs(5), || socket.exists().then_some(())) {
+        Ok(()) => throughput::<LineClient>(home, &exe, server.id(), 50, secs).await,
+        Err(e) => Err(e.context("mcp-relay-floor --serve did not listen")),
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(&socket);
+    measured
+}
+
 /// The same over direct gRPC sessions (the daemon's own ceiling).
 async fn throughput_grpc(
     home: &Home,
@@ -991,6 +1009,21 @@ async fn main() -> Result<()> {
         ),
         &format!(
             "as the rmcp-client row, but each session spawns `mcp-floor` (tests/src/bin), which answers every call with a fixed text on blocking std I/O: no runtime, no daemon; {secs} s"
+        ),
+    );
+    let (relay, relay_cpu) = relay_floor(&home, secs).await?;
+    push(
+        &mut rows,
+        "floor of the shape: 50 relays to one server, none doing anything",
+        "—",
+        format!(
+            "{relay:.0} calls/s; CPU per call: client {}, relays {}, server {}",
+            us(relay_cpu.client),
+            us(relay_cpu.shims),
+            us(relay_cpu.daemon)
+        ),
+        &format!(
+            "as the minimal-client row, but each session spawns `mcp-relay-floor` (tests/src/bin), which sends each call's arguments as a line over a Unix socket to one `mcp-relay-floor --serve` (a thread per connection) and answers with the line it gets back (the expected value): the shim's and the daemon's hops and wake-ups with no work in them; {secs} s"
         ),
     );
     push(

@@ -9,6 +9,7 @@
 //!   link and approves or denies through the real HTML forms.
 
 pub mod browser;
+pub mod floor;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
