@@ -146,6 +146,7 @@ fn pending_json(p: &pb::PendingInfo) -> serde_json::Value {
     let r = p.requester.clone().unwrap_or_default();
     json!({"id": p.id, "vault": p.vault, "config": p.config_path, "operation": op(p.operation),
            "names": p.names, "reason": p.reason, "previews": p.previews, "url": p.approval_url,
+           "location": p.location,
            "expiresAtMs": p.expires_at_ms,
            "requester": {"uid": r.uid, "user": r.user, "pid": r.pid, "exe": r.exe, "cmdline": r.cmdline, "cwd": r.cwd,
                          "agent": r.agent, "mcpClient": r.mcp_client, "session": r.session_id}})
@@ -398,6 +399,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 for (name, preview) in r.names.iter().zip(&r.previews) {
                     println!("  new value for {name}: {preview}");
+                }
+                if !r.location.is_empty() {
+                    println!("  file: {}", r.location);
                 }
                 println!("  reason (the agent's words): {}", r.reason);
                 println!(

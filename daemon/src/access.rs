@@ -13,9 +13,11 @@ use agent_vault_proto::pb;
 
 use crate::broker::{NewRequest, Operation, PendingApproval, State};
 use crate::clock;
-use crate::config::{TtlScope, load_config};
+use crate::config::{TtlScope, parse_config};
 use crate::devices::random_id;
 use crate::events::{self, Decision};
+use crate::grants::{Binding, VaultId};
+use crate::providers::Provider;
 use crate::providers::ProviderError;
 use crate::secret::{SecretString, mask};
 use crate::session::{Requester, Session};
@@ -54,13 +56,21 @@ pub enum AccessError {
         "the audit log could not be written, so no value was released; try again, and see agent-vaultd's log if it persists"
     )]
     AuditUnavailable,
+    #[error(
+        "vault \"{0}\" now reads another file than the one that was approved (it was replaced), so no value was released; call again to ask anew"
+    )]
+    SourceChanged(String),
 }
 
-/// Opens a session for a connected shim.
+/// Opens a session for a connected shim. A project config arrives as the
+/// text the shim read, as its own user, from `config_path`: the daemon
+/// never opens a path an agent names, so it can neither be made to read a
+/// file of its own through one nor tell whether such a file exists.
 pub fn open_session(
     state: &AppState,
     requester: Requester,
     config_path: &str,
+    config_text: &str,
     env: HashMap<String, String>,
 ) -> Result<Arc<Session>, AccessError> {
     let project = if config_path.is_empty() {
@@ -72,19 +82,19 @@ pub fn open_session(
                 "the config path must be absolute".into(),
             ));
         }
-        let canonical = std::fs::canonicalize(&path).unwrap_or(path.clone());
-        if canonical == state.default_project {
-            // The daemon's own config keeps the daemon's env: values.
-            canonical
+        if path == state.default_project.path {
+            // The daemon's own config, with the daemon's own rules.
+            state.default_project.clone()
         } else {
             // A project's env: references resolve only from the shim's own
             // environment, so a config written by an agent can never make the
             // daemon send the daemon's environment anywhere.
             let lookup = |name: &str| env.get(name).cloned();
-            let config =
-                load_config(&path, &lookup).map_err(|e| AccessError::Config(e.to_string()))?;
-            let project = state.set_project(Project::new(config));
-            project.config.path.clone()
+            let config = parse_config(&path, config_text, &lookup)
+                .map_err(|e| AccessError::Config(e.to_string()))?;
+            state
+                .set_project(Project::new(config, Some(requester.uid)))
+                .key()
         }
     };
     let session = Arc::new(Session {
@@ -245,11 +255,24 @@ pub async fn access(
         }
     };
 
+    // What exactly is asked for: by whom, under which definition, from
+    // which source. For a project's vault this is also where its file is
+    // checked to be the requester's own.
+    let binding = Binding {
+        uid: session.requester.uid,
+        definition: vault_cfg.fingerprint().into(),
+        source: provider.identity().await?.into(),
+    };
+    let target = Target {
+        vault: &vault_id,
+        binding: &binding,
+        provider,
+    };
     let mut needs = names.clone();
     if operation == Operation::Read {
         {
             let grants = state.grants();
-            needs.retain(|n| !grants.covers(&vault_id, n, &session.id, now_ms));
+            needs.retain(|n| !grants.covers(&vault_id, &binding, n, &session.id, now_ms));
         }
         let missing: Vec<String> = if needs.is_empty() {
             // The fast path: every name is covered; one read of the vault
@@ -257,8 +280,7 @@ pub async fn access(
             match deliver(
                 state,
                 session,
-                &vault_id,
-                provider,
+                &target,
                 &names,
                 &[],
                 &req.reason,
@@ -310,17 +332,14 @@ pub async fn access(
     }
 
     let previews = writes.iter().map(|(_, v)| mask(v)).collect();
-    let location = vault_cfg
-        .file
-        .as_ref()
-        .map(|f| f.display().to_string())
-        .unwrap_or_default();
+    let location = provider.location();
     let approval = project.config.approval;
     let (pending, _joined) = state
         .broker
         .open(
             NewRequest {
                 vault: vault_id,
+                binding,
                 operation,
                 names: needs,
                 all_names: names,
@@ -346,13 +365,21 @@ pub async fn access(
     reply_for(state, &pending, approval.wait_seconds, now_ms).await
 }
 
-/// Fetches values and records the names that a window covered.
+/// The vault a value is delivered from, and what its approval was for.
+struct Target<'a> {
+    vault: &'a VaultId,
+    binding: &'a Binding,
+    provider: &'a Provider,
+}
+
+/// Fetches values and records the names that a window covered. The values
+/// are released only if they were read from the source the approval (or
+/// the window) was bound to.
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
     state: &AppState,
     session: &Session,
-    vault: &crate::grants::VaultId,
-    provider: &crate::providers::Provider,
+    target: &Target<'_>,
     names: &[String],
     approved_now: &[String],
     reason: &str,
@@ -360,7 +387,12 @@ async fn deliver(
     request_id: &str,
     now_ms: i64,
 ) -> Result<pb::AccessReply, AccessError> {
-    let mut values = provider.get(names).await?;
+    let vault = target.vault;
+    let (mut values, source) = target.provider.get(names).await?;
+    if *source != *target.binding.source {
+        tracing::warn!(request = request_id, vault = %vault.name, "the vault's source changed since it was approved; nothing released");
+        return Err(AccessError::SourceChanged(vault.name.to_string()));
+    }
     let covered: Vec<String> = names
         .iter()
         .filter(|n| !approved_now.contains(n))
@@ -431,6 +463,19 @@ fn pending_reply(state: &AppState, req: &PendingApproval, wait_seconds: u32) -> 
     }
 }
 
+/// The provider of an approved request's vault, if the vault is still
+/// defined as it was when the approval was asked for.
+fn approved_provider<'a>(project: &'a Project, req: &PendingApproval) -> Option<&'a Provider> {
+    let (cfg, provider, _) = project.vault(&req.vault.name)?;
+    (*cfg.fingerprint() == *req.binding.definition).then_some(provider)
+}
+
+fn redefined(what: &str) -> String {
+    format!(
+        "The vault of {what} was defined anew after the approval, so the approval no longer applies. Call again to ask anew."
+    )
+}
+
 /// The reply for a request in its current state.
 async fn reply_for(
     state: &AppState,
@@ -452,14 +497,14 @@ async fn reply_for(
         State::Pending | State::Recording { .. } => Ok(pending_reply(state, req, wait_seconds)),
         State::Approved { .. } if req.operation == Operation::Read => {
             let project = project_of(state, &req.session)?;
-            let Some((_, provider, vault)) = project.vault(&req.vault.name) else {
-                return Err(AccessError::UnknownSession);
+            let Some(provider) = approved_provider(&project, req) else {
+                return settled(pb::Outcome::Expired, redefined(&what));
             };
             let covered = {
                 let grants = state.grants();
                 req.all_names
                     .iter()
-                    .all(|n| grants.covers(&vault, n, &req.session.id, now_ms))
+                    .all(|n| grants.covers(&req.vault, &req.binding, n, &req.session.id, now_ms))
             };
             if !req.mark_delivered() && !covered {
                 return settled(
@@ -470,11 +515,15 @@ async fn reply_for(
                 );
             }
             state.broker.reported(req);
+            let target = Target {
+                vault: &req.vault,
+                binding: &req.binding,
+                provider,
+            };
             deliver(
                 state,
                 &req.session,
-                &vault,
-                provider,
+                &target,
                 &req.all_names,
                 &req.names,
                 &req.reason,
@@ -490,17 +539,21 @@ async fn reply_for(
                 let grants = state.grants();
                 req.all_names
                     .iter()
-                    .all(|n| grants.covers(&req.vault, n, &req.session.id, now_ms))
+                    .all(|n| grants.covers(&req.vault, &req.binding, n, &req.session.id, now_ms))
             };
             if grants_cover {
                 let project = project_of(state, &req.session)?;
-                if let Some((_, provider, vault)) = project.vault(&req.vault.name) {
+                if let Some(provider) = approved_provider(&project, req) {
                     state.broker.reported(req);
+                    let target = Target {
+                        vault: &req.vault,
+                        binding: &req.binding,
+                        provider,
+                    };
                     return deliver(
                         state,
                         &req.session,
-                        &vault,
-                        provider,
+                        &target,
                         &req.all_names,
                         &[],
                         &req.reason,

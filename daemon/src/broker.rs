@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::config::{ApprovalFactor, TtlScope};
-use crate::grants::VaultId;
+use crate::grants::{Binding, VaultId};
 use crate::secret::SecretString;
 use crate::session::Session;
 
@@ -83,6 +83,9 @@ impl State {
 pub struct PendingApproval {
     pub id: String,
     pub vault: VaultId,
+    /// What the approval is for beyond the vault's name; its windows are
+    /// bound to it, and an approved read is delivered only from that source.
+    pub binding: Binding,
     pub operation: Operation,
     /// Names shown to the approver (reads: those no window covers).
     pub names: Vec<String>,
@@ -196,6 +199,7 @@ impl PendingApproval {
 /// What a new request asks for.
 pub struct NewRequest {
     pub vault: VaultId,
+    pub binding: Binding,
     pub operation: Operation,
     pub names: Vec<String>,
     pub all_names: Vec<String>,
@@ -221,6 +225,8 @@ impl NewRequest {
             self.session.id.as_str(),
             &self.vault.config,
             &self.vault.name,
+            &self.binding.definition,
+            &self.binding.source,
             self.operation.as_str(),
             &self.reason,
         ] {
@@ -320,6 +326,7 @@ impl Broker {
         let req = Arc::new(PendingApproval {
             id: id.clone(),
             vault: new.vault,
+            binding: new.binding,
             operation: new.operation,
             names: new.names,
             all_names: new.all_names,
@@ -492,7 +499,10 @@ mod tests {
         Arc::new(Session {
             id: id.into(),
             requester: Requester::default(),
-            project: "/p".into(),
+            project: crate::state::ProjectKey {
+                owner: None,
+                path: "/p".into(),
+            },
             opened_ms: 0,
         })
     }
@@ -500,6 +510,7 @@ mod tests {
     fn new_read(session_id: &str, names: &[&str], reason: &str) -> NewRequest {
         NewRequest {
             vault: VaultId::new("/p", "dev"),
+            binding: Binding::default(),
             operation: Operation::Read,
             names: names.iter().map(|s| s.to_string()).collect(),
             all_names: names.iter().map(|s| s.to_string()).collect(),

@@ -129,9 +129,12 @@ pub async fn decide(
     }
     req.recorded(Ok(()));
     if req.operation == Operation::Write {
-        let project = state.project(std::path::Path::new(&*req.vault.config));
+        let project = state.project(&req.session.project);
         let result = match project.as_ref().and_then(|p| p.vault(&req.vault.name)) {
-            Some((_, provider, _)) => provider.set(&req.writes).await.map_err(|e| e.to_string()),
+            Some((cfg, provider, _)) if *cfg.fingerprint() == *req.binding.definition => {
+                provider.set(&req.writes).await.map_err(|e| e.to_string())
+            }
+            Some(_) => Err("the vault was defined anew after the request; ask again".to_string()),
             None => Err("the vault is no longer configured".to_string()),
         };
         let (action, detail) = match &result {
@@ -155,6 +158,7 @@ fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {
     let grant = |name: Option<&String>, session: Option<&str>| Grant {
         id: random_id(8),
         vault: req.vault.clone(),
+        binding: req.binding.clone(),
         scope: req.scope,
         name: name.cloned(),
         session: session.map(str::to_string),

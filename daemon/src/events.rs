@@ -70,7 +70,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
     if !matches!(d.action, "approved" | "denied" | "auto_approved") {
         return;
     }
-    let Some(project) = state.project(std::path::Path::new(&*d.vault.config)) else {
+    let Some(project) = state.project(&crate::state::ProjectKey::of_vault(d.vault)) else {
         return;
     };
     for (i, hook) in project.config.webhooks.iter().enumerate() {

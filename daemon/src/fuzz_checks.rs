@@ -89,7 +89,7 @@ impl WebTarget {
             mcp_client: "fuzz".into(),
             ..Default::default()
         };
-        let session = crate::access::open_session(&state, requester, "", Default::default())?;
+        let session = crate::access::open_session(&state, requester, "", "", Default::default())?;
         let reply = crate::access::access(
             &state,
             &session,

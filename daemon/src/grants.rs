@@ -10,25 +10,54 @@ use std::sync::Arc;
 
 use crate::config::TtlScope;
 
-/// A vault's identity: its config file and its name.
+/// A vault's identity: its config file, its name, and who registered that
+/// config (`None`: the daemon's own config; `Some(uid)`: a project config
+/// that uid's shim registered, which is that uid's alone).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VaultId {
     pub config: Arc<str>,
     pub name: Arc<str>,
+    pub owner: Option<u32>,
 }
 
 impl VaultId {
+    /// A vault of the daemon's own config.
     pub fn new(config: &str, name: &str) -> Self {
+        Self::owned(config, name, None)
+    }
+
+    pub fn owned(config: &str, name: &str, owner: Option<u32>) -> Self {
         Self {
             config: config.into(),
             name: name.into(),
+            owner,
         }
     }
 }
 
+/// What an approval was given for beyond the vault's name: who asked, the
+/// vault's definition as it was shown, and the concrete source its values
+/// come from (an env vault: its file's device and inode). A window covers
+/// a read only when all three are the same again, so it cannot be ridden
+/// by another user, by a changed definition or by a swapped file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Binding {
+    pub uid: u32,
+    /// The vault definition's fingerprint (`VaultConfig::fingerprint`).
+    pub definition: Arc<str>,
+    /// The provider's identity of its source (`Provider::identity`).
+    pub source: Arc<str>,
+}
+
+/// A window's key. The vault enters by config path and name, not by who
+/// registered the config: the binding already pins the uid, the definition
+/// and the source, so the daemon's own config and a project registration
+/// of the same file under the same definition are the same vault.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct GrantKey {
-    vault: VaultId,
+    config: Arc<str>,
+    vault: Arc<str>,
+    binding: Binding,
     /// None: the whole vault.
     name: Option<String>,
     /// Some: only this session.
@@ -39,6 +68,7 @@ struct GrantKey {
 pub struct Grant {
     pub id: String,
     pub vault: VaultId,
+    pub binding: Binding,
     pub scope: TtlScope,
     /// The secret for scopes secret and session; None for scope vault.
     pub name: Option<String>,
@@ -49,7 +79,9 @@ pub struct Grant {
 impl Grant {
     fn key(&self) -> GrantKey {
         GrantKey {
-            vault: self.vault.clone(),
+            config: self.vault.config.clone(),
+            vault: self.vault.name.clone(),
+            binding: self.binding.clone(),
             name: self.name.clone(),
             session: self.session.clone(),
         }
@@ -78,11 +110,21 @@ impl Grants {
         self.by_key.insert(grant.key(), grant);
     }
 
-    /// Whether a live window lets `session` read `name` from `vault`.
-    pub fn covers(&self, vault: &VaultId, name: &str, session: &str, now_ms: i64) -> bool {
+    /// Whether a live window lets `session` read `name` from `vault`, as
+    /// bound by `binding`.
+    pub fn covers(
+        &self,
+        vault: &VaultId,
+        binding: &Binding,
+        name: &str,
+        session: &str,
+        now_ms: i64,
+    ) -> bool {
         let live = |name: Option<&str>, session: Option<&str>| {
             let key = GrantKey {
-                vault: vault.clone(),
+                config: vault.config.clone(),
+                vault: vault.name.clone(),
+                binding: binding.clone(),
                 name: name.map(str::to_string),
                 session: session.map(str::to_string),
             };
@@ -145,6 +187,14 @@ impl Grants {
 mod tests {
     use super::*;
 
+    fn bound() -> Binding {
+        Binding {
+            uid: 1000,
+            definition: "def".into(),
+            source: "file 1:2".into(),
+        }
+    }
+
     fn grant(
         id: &str,
         vault: &VaultId,
@@ -156,6 +206,7 @@ mod tests {
         Grant {
             id: id.into(),
             vault: vault.clone(),
+            binding: bound(),
             scope,
             name: name.map(Into::into),
             session: session.map(Into::into),
@@ -169,11 +220,14 @@ mod tests {
         let other_dev = VaultId::new("/b/agent-vault.config.json", "dev");
         let mut g = Grants::default();
         g.insert(grant("1", &dev, TtlScope::Secret, Some("A"), None, 1_000));
-        assert!(g.covers(&dev, "A", "s1", 999));
-        assert!(!g.covers(&dev, "A", "s1", 1_000), "expiry is exclusive");
-        assert!(!g.covers(&dev, "B", "s1", 0));
+        assert!(g.covers(&dev, &bound(), "A", "s1", 999));
         assert!(
-            !g.covers(&other_dev, "A", "s1", 0),
+            !g.covers(&dev, &bound(), "A", "s1", 1_000),
+            "expiry is exclusive"
+        );
+        assert!(!g.covers(&dev, &bound(), "B", "s1", 0));
+        assert!(
+            !g.covers(&other_dev, &bound(), "A", "s1", 0),
             "another project's dev vault"
         );
 
@@ -185,11 +239,11 @@ mod tests {
             Some("s1"),
             1_000,
         ));
-        assert!(g.covers(&dev, "B", "s1", 0));
-        assert!(!g.covers(&dev, "B", "s2", 0));
+        assert!(g.covers(&dev, &bound(), "B", "s1", 0));
+        assert!(!g.covers(&dev, &bound(), "B", "s2", 0));
 
         g.insert(grant("3", &other_dev, TtlScope::Vault, None, None, 1_000));
-        assert!(g.covers(&other_dev, "ANY", "s9", 0));
+        assert!(g.covers(&other_dev, &bound(), "ANY", "s9", 0));
         assert_eq!(g.active(0).len(), 3);
         assert_eq!(g.active(1_000).len(), 0);
     }
@@ -207,8 +261,8 @@ mod tests {
                 .len(),
             1
         );
-        assert!(!g.covers(&dev, "A", "s", 0));
-        assert!(g.covers(&dev, "B", "s", 0));
+        assert!(!g.covers(&dev, &bound(), "A", "s", 0));
+        assert!(g.covers(&dev, &bound(), "B", "s", 0));
         assert_eq!(
             g.revoke(&RevokeTarget::Secret("prod".into(), "Z".into()))
                 .len(),
@@ -217,5 +271,32 @@ mod tests {
         );
         assert_eq!(g.prune(15), vec!["2".to_string()]);
         assert!(g.active(0).is_empty());
+    }
+
+    #[test]
+    fn a_window_covers_only_what_it_was_bound_to() {
+        let dev = VaultId::new("/a", "dev");
+        let mut g = Grants::default();
+        g.insert(grant("1", &dev, TtlScope::Vault, None, None, 10));
+        assert!(g.covers(&dev, &bound(), "A", "s", 0));
+        let other_uid = Binding {
+            uid: 1001,
+            ..bound()
+        };
+        let other_file = Binding {
+            source: "file 1:3".into(),
+            ..bound()
+        };
+        let other_definition = Binding {
+            definition: "def2".into(),
+            ..bound()
+        };
+        for b in [other_uid, other_file, other_definition] {
+            assert!(!g.covers(&dev, &b, "A", "s", 0), "{b:?}");
+        }
+        // The same file under the same definition, registered by the same
+        // user as a project, is the same vault.
+        let project = VaultId::owned("/a", "dev", Some(1000));
+        assert!(g.covers(&project, &bound(), "A", "s", 0));
     }
 }

@@ -192,9 +192,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
 
-    let default_project = config.path.clone();
+    let default = Project::new(config, None);
+    let default_project = default.key();
     let mut projects = HashMap::new();
-    projects.insert(default_project.clone(), Arc::new(Project::new(config)));
+    projects.insert(default_project.clone(), Arc::new(default));
     let state = AppState(Arc::new(Inner {
         paths: DaemonPaths {
             state_dir: state_dir.clone(),
@@ -374,9 +375,10 @@ pub fn ephemeral_state(
     let devices = Devices::new(Vec::new(), store.clone());
     let base = "http://localhost:1";
     let passkeys = passkeys::Passkeys::new(base, true, Vec::new(), store.clone());
-    let default_project = config.path.clone();
+    let default = Project::new(config, None);
+    let default_project = default.key();
     let mut projects = HashMap::new();
-    projects.insert(default_project.clone(), Arc::new(Project::new(config)));
+    projects.insert(default_project.clone(), Arc::new(default));
     let own = nix::unistd::geteuid().as_raw();
     let state = AppState(Arc::new(Inner {
         paths: DaemonPaths {

@@ -4,8 +4,6 @@
 //! credentials when it opens, because pids are reused), its MCP client and
 //! the project config whose vaults it sees.
 
-use std::path::PathBuf;
-
 use crate::procinfo;
 
 /// Who is asking. Shown on the approval page and stored in the audit table.
@@ -119,7 +117,7 @@ pub struct Session {
     pub id: String,
     pub requester: Requester,
     /// The config whose vaults this session sees.
-    pub project: PathBuf,
+    pub project: crate::state::ProjectKey,
     pub opened_ms: i64,
 }
 

@@ -22,31 +22,61 @@ use crate::grants::{Grants, VaultId};
 use crate::providers::Provider;
 use crate::session::Session;
 
+/// Which loaded config: its path, and who registered it. The daemon's own
+/// config has no owner. A project config is registered by a shim, from
+/// the text that shim read as its user; it is that uid's alone, so two
+/// users who name the same path have two projects.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProjectKey {
+    pub owner: Option<u32>,
+    pub path: PathBuf,
+}
+
+impl ProjectKey {
+    pub fn of_vault(v: &VaultId) -> Self {
+        Self {
+            owner: v.owner,
+            path: PathBuf::from(&*v.config),
+        }
+    }
+}
+
 /// A loaded config and a provider per vault.
 #[derive(Debug)]
 pub struct Project {
     pub config: ProjectConfig,
+    pub owner: Option<u32>,
     pub providers: BTreeMap<String, Provider>,
 }
 
 impl Project {
-    pub fn new(config: ProjectConfig) -> Self {
+    /// `owner`: the uid that registered a project config (its vault files
+    /// must be that uid's); `None` for the daemon's own config.
+    pub fn new(config: ProjectConfig, owner: Option<u32>) -> Self {
         let providers = config
             .vaults
             .values()
-            .map(|v| (v.name.clone(), Provider::for_vault(v)))
+            .map(|v| (v.name.clone(), Provider::for_vault(v, owner)))
             .collect();
-        Self { config, providers }
+        Self {
+            config,
+            owner,
+            providers,
+        }
     }
 
-    pub fn key(&self) -> String {
-        self.config.path.display().to_string()
+    pub fn key(&self) -> ProjectKey {
+        ProjectKey {
+            owner: self.owner,
+            path: self.config.path.clone(),
+        }
     }
 
     pub fn vault(&self, name: &str) -> Option<(&VaultConfig, &Provider, VaultId)> {
         let v = self.config.vaults.get(name)?;
         let p = self.providers.get(name)?;
-        Some((v, p, VaultId::new(&self.key(), name)))
+        let config = self.config.path.display().to_string();
+        Some((v, p, VaultId::owned(&config, name, self.owner)))
     }
 
     pub fn vault_names(&self) -> Vec<String> {
@@ -67,9 +97,9 @@ pub struct Inner {
     /// Uids allowed to use the agent RPCs and the admin RPCs.
     pub agent_uids: HashSet<u32>,
     pub admin_uids: HashSet<u32>,
-    pub projects: RwLock<HashMap<PathBuf, Arc<Project>>>,
+    pub projects: RwLock<HashMap<ProjectKey, Arc<Project>>>,
     /// The daemon's own config: what a session without a project sees.
-    pub default_project: PathBuf,
+    pub default_project: ProjectKey,
     pub sessions: Mutex<HashMap<String, Arc<Session>>>,
     pub grants: Mutex<Grants>,
     pub broker: Broker,
@@ -114,12 +144,24 @@ impl AppState {
         lock(&self.0.sessions).insert(s.id.clone(), s);
     }
 
-    pub fn project(&self, path: &Path) -> Option<Arc<Project>> {
+    pub fn project(&self, key: &ProjectKey) -> Option<Arc<Project>> {
         self.projects
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(path)
+            .get(key)
             .cloned()
+    }
+
+    /// A project loaded from `path`, whoever registered it (the daemon's
+    /// own config first).
+    pub fn project_at(&self, path: &Path) -> Option<Arc<Project>> {
+        let projects = self.projects.read().unwrap_or_else(|e| e.into_inner());
+        let mut at: Vec<&Arc<Project>> = projects
+            .values()
+            .filter(|p| p.config.path == path)
+            .collect();
+        at.sort_by_key(|p| p.owner);
+        at.first().map(|p| (*p).clone())
     }
 
     pub fn set_project(&self, project: Project) -> Arc<Project> {
@@ -127,7 +169,7 @@ impl AppState {
         self.projects
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(p.config.path.clone(), p.clone());
+            .insert(p.key(), p.clone());
         p
     }
 
@@ -139,7 +181,7 @@ impl AppState {
             .values()
             .cloned()
             .collect();
-        v.sort_by(|a, b| a.config.path.cmp(&b.config.path));
+        v.sort_by_key(|p| p.key());
         v
     }
 

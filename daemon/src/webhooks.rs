@@ -77,7 +77,7 @@ fn endpoint(url: &str) -> String {
 
 async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) {
     let hook = state
-        .project(Path::new(&item.config_path))
+        .project_at(Path::new(&item.config_path))
         .and_then(|p| p.config.webhooks.get(item.hook_index as usize).cloned())
         .filter(|h| h.url == item.url);
     // Until the config that queued it is loaded again (a project registers

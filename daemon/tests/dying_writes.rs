@@ -21,7 +21,7 @@ fn value(round: usize) -> String {
 
 /// In the child: write forever, alternating values.
 fn run_writer(path: PathBuf, start: usize) -> ! {
-    let p = EnvFileProvider::new("v".into(), path);
+    let p = EnvFileProvider::new("v".into(), path, None);
     let mut round = start;
     loop {
         round += 1;

@@ -68,6 +68,8 @@ impl std::fmt::Debug for pb::OpenSessionRequest {
             .field("mcp_client_version", &self.mcp_client_version)
             .field("config_path", &self.config_path)
             .field("env_names", &names)
+            // A config may hold a literal credential.
+            .field("config_text_bytes", &self.config_text.len())
             .finish()
     }
 }
@@ -94,6 +96,7 @@ mod tests {
         };
         let open = pb::OpenSessionRequest {
             env: [("OP_TOKEN".to_string(), "hunter2-env".to_string())].into(),
+            config_text: r#"{"ngrokAuthToken":"hunter2-literal"}"#.into(),
             ..Default::default()
         };
         let printed = format!("{reply:?} {req:?} {open:?}");

@@ -113,21 +113,44 @@ fn status_result(s: &Status) -> CallToolResult {
     }
 }
 
-/// The project config the shim registers: found from its own directory,
-/// with the values of the env: names it references from the shim's env.
-fn project_registration() -> (String, HashMap<String, String>) {
+/// The project config the shim registers, read here with the agent's own
+/// rights (the daemon never opens it): found from the shim's directory,
+/// its path made absolute with every link resolved, its text, and the
+/// values of the env: names it references, from the shim's env.
+struct Registration {
+    path: String,
+    text: String,
+    env: HashMap<String, String>,
+}
+
+fn project_registration() -> Result<Registration, String> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let Some(path) =
+    let Some(found) =
         agent_vault_proto::project::find_config(&agent_vault_proto::paths::process_env, &cwd)
     else {
-        return (String::new(), HashMap::new());
+        return Ok(Registration {
+            path: String::new(),
+            text: String::new(),
+            env: HashMap::new(),
+        });
     };
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let cannot = |e: std::io::Error| {
+        format!(
+            "agent-vault-mcp cannot read the project config {}: {e}. Make it readable by this user, or point AGENT_VAULT_CONFIG at another file.",
+            found.display()
+        )
+    };
+    let path = std::fs::canonicalize(&found).map_err(cannot)?;
+    let text = std::fs::read_to_string(&path).map_err(cannot)?;
     let env = agent_vault_proto::project::referenced_env_names(&text)
         .into_iter()
         .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
         .collect();
-    (path.display().to_string(), env)
+    Ok(Registration {
+        path: path.display().to_string(),
+        text,
+        env,
+    })
 }
 
 enum Failure {
@@ -174,7 +197,7 @@ impl Shim {
                     other => Failure::Tool(text_error(unreachable_msg(&other))),
                 })?;
         let client: Option<Implementation> = ctx.client_info();
-        let (config_path, env) = project_registration();
+        let registration = project_registration().map_err(|e| Failure::Tool(text_error(e)))?;
         let reply = agent
             .open_session(pb::OpenSessionRequest {
                 mcp_client_name: client.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
@@ -182,8 +205,9 @@ impl Shim {
                     .as_ref()
                     .map(|c| c.version.clone())
                     .unwrap_or_default(),
-                config_path,
-                env,
+                config_path: registration.path,
+                env: registration.env,
+                config_text: registration.text,
             })
             .await
             .map_err(|s| Failure::Tool(status_result(&s)))?

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod floor;
+pub mod hardened;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

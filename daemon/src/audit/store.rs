@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::chain::{self, ChainedRow, Verdict};
 use crate::config::TtlScope;
-use crate::grants::{Grant, VaultId};
+use crate::grants::{Binding, Grant, VaultId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS grants (
   session_id TEXT,
   expires_at_ms INTEGER NOT NULL
 );
+-- A window's binding (grants::Binding) and its vault's owner; a window
+-- stored before these columns existed has none and is never loaded.
+
 CREATE TABLE IF NOT EXISTS devices (
   id TEXT PRIMARY KEY,
   label TEXT NOT NULL,
@@ -132,6 +135,24 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         if !exists {
             conn.execute(
                 &format!("ALTER TABLE audit ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"),
+                [],
+            )
+            .map_err(err)?;
+        }
+    }
+    for (column, kind) in [
+        ("owner_uid", "INTEGER"),
+        ("requester_uid", "INTEGER"),
+        ("definition", "TEXT"),
+        ("source", "TEXT"),
+    ] {
+        let exists = conn
+            .prepare("SELECT 1 FROM pragma_table_info('grants') WHERE name = ?1")
+            .and_then(|mut s| s.exists([column]))
+            .map_err(err)?;
+        if !exists {
+            conn.execute(
+                &format!("ALTER TABLE grants ADD COLUMN {column} {kind}"),
                 [],
             )
             .map_err(err)?;
@@ -253,13 +274,24 @@ impl Store {
     pub fn grants(&self, now_ms: i64) -> Result<Vec<Grant>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, config_path, vault, scope, name, session_id, expires_at_ms FROM grants WHERE expires_at_ms > ?1",
+                "SELECT id, config_path, vault, scope, name, session_id, expires_at_ms, \
+                 owner_uid, requester_uid, definition, source FROM grants \
+                 WHERE expires_at_ms > ?1 AND requester_uid IS NOT NULL",
             )?;
             let rows = stmt.query_map([now_ms], |r| {
                 let scope: String = r.get(3)?;
                 Ok(Grant {
                     id: r.get(0)?,
-                    vault: VaultId::new(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?),
+                    vault: VaultId::owned(
+                        &r.get::<_, String>(1)?,
+                        &r.get::<_, String>(2)?,
+                        r.get(7)?,
+                    ),
+                    binding: Binding {
+                        uid: r.get(8)?,
+                        definition: r.get::<_, String>(9)?.into(),
+                        source: r.get::<_, String>(10)?.into(),
+                    },
                     scope: TtlScope::parse(&scope).unwrap_or(TtlScope::Secret),
                     name: r.get(4)?,
                     session: r.get(5)?,

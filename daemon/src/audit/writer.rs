@@ -489,8 +489,9 @@ fn write_batch(
             }
             StoreCmd::PutGrant(g) => {
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO grants (id, config_path, vault, scope, name, session_id, expires_at_ms) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT OR REPLACE INTO grants (id, config_path, vault, scope, name, session_id, expires_at_ms, \
+                     owner_uid, requester_uid, definition, source) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     g.id,
@@ -499,7 +500,11 @@ fn write_batch(
                     g.scope.as_str(),
                     g.name,
                     g.session,
-                    g.expires_at_ms
+                    g.expires_at_ms,
+                    g.vault.owner,
+                    g.binding.uid,
+                    &*g.binding.definition,
+                    &*g.binding.source
                 ])?;
             }
             StoreCmd::DeleteGrants(ids) => {

@@ -53,6 +53,32 @@ pub struct VaultConfig {
     pub allow_terminal: bool,
 }
 
+impl VaultConfig {
+    /// A digest of everything that defines this vault. An approval window
+    /// is bound to it, so a window ends when its vault is defined anew
+    /// (another file, type, window or approval rule).
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = format!(
+            "{}\0{}\0{:?}\0{}\0{}\0{}\0{}\0{}\0{}",
+            self.name,
+            self.kind.as_str(),
+            self.file,
+            self.ttl_minutes,
+            self.ttl_scope.as_str(),
+            self.writable,
+            self.approvers,
+            self.factor.as_str(),
+            self.allow_terminal
+        );
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     pub url: String,

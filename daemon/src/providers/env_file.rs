@@ -10,12 +10,11 @@
 //! replacement, a `touch` or our own write all change the key.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use super::vault_file::{FileError, FileIdentity, VaultFile};
 use super::{Listed, ProviderError, dotenv};
 use crate::secret::SecretString;
 
@@ -25,7 +24,7 @@ const SETTLE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct EnvFileProvider {
     vault: String,
-    path: PathBuf,
+    file: VaultFile,
     cache: Arc<Mutex<Cache>>,
 }
 
@@ -95,14 +94,16 @@ fn file_lock(path: &Path) -> Arc<Mutex<()>> {
 }
 
 impl EnvFileProvider {
-    pub fn new(vault: String, path: PathBuf) -> Self {
-        Self::with_settle(vault, path, SETTLE)
+    /// `owner`: `Some(uid)` for a project's vault, whose file must be that
+    /// user's (see `vault_file`).
+    pub fn new(vault: String, path: PathBuf, owner: Option<u32>) -> Self {
+        Self::with_settle(vault, VaultFile::new(path, owner), SETTLE)
     }
 
-    fn with_settle(vault: String, path: PathBuf, settle: Duration) -> Self {
+    fn with_settle(vault: String, file: VaultFile, settle: Duration) -> Self {
         Self {
             vault,
-            path,
+            file,
             cache: Arc::new(Mutex::new(Cache {
                 settle,
                 snapshot: None,
@@ -112,11 +113,27 @@ impl EnvFileProvider {
     }
 
     fn io(&self, source: std::io::Error) -> ProviderError {
-        ProviderError::Io {
-            vault: self.vault.clone(),
-            path: self.path.display().to_string(),
+        self.file_error(FileError::Io {
+            path: self.file.path().display().to_string(),
             source,
+        })
+    }
+
+    fn file_error(&self, error: FileError) -> ProviderError {
+        ProviderError::File {
+            vault: self.vault.clone(),
+            error,
         }
+    }
+
+    /// The file as the approver should see it, links resolved.
+    pub fn location(&self) -> String {
+        self.file.resolved()
+    }
+
+    /// What a value read now would come from.
+    pub fn identity(&self) -> Result<FileIdentity, ProviderError> {
+        self.file.identity().map_err(|e| self.file_error(e))
     }
 
     pub fn check_name(name: &str) -> Result<(), ProviderError> {
@@ -131,10 +148,9 @@ impl EnvFileProvider {
 
     /// The file's text; a missing file is an empty vault.
     fn read(&self) -> Result<zeroize::Zeroizing<String>, ProviderError> {
-        match self.read_with_key() {
-            Ok(Some((text, _))) => Ok(text),
-            Ok(None) => Ok(zeroize::Zeroizing::new(String::new())),
-            Err(e) => Err(self.io(e)),
+        match self.file.open().map_err(|e| self.file_error(e))? {
+            Some((file, meta)) => Ok(self.read_from(file, &meta)?.0),
+            None => Ok(zeroize::Zeroizing::new(String::new())),
         }
     }
 
@@ -142,30 +158,26 @@ impl EnvFileProvider {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The file's values as they are now: the snapshot when the file is
-    /// unchanged since it was taken, else a fresh read (see the module doc).
-    fn values(&self) -> Result<Arc<Values>, ProviderError> {
-        let key = match std::fs::metadata(&self.path) {
-            Ok(m) => FileKey::of(&m),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.cache().snapshot = None;
-                return Ok(Arc::default());
-            }
-            Err(e) => return Err(self.io(e)),
+    /// The file's values as they are now, and which file they came from:
+    /// the snapshot when the file is unchanged since it was taken, else a
+    /// fresh read (see the module doc). The file is opened each time, so
+    /// its owner is checked each time (see `vault_file`).
+    fn values(&self) -> Result<(Arc<Values>, FileIdentity), ProviderError> {
+        let now = SystemTime::now();
+        let Some((file, meta)) = self.file.open().map_err(|e| self.file_error(e))? else {
+            self.cache().snapshot = None;
+            return Ok((Arc::default(), FileIdentity::absent()));
         };
+        let identity = FileIdentity::of(&meta);
+        let key = FileKey::of(&meta);
         if let Some((k, v)) = &self.cache().snapshot
             && *k == key
         {
-            return Ok(v.clone());
+            return Ok((v.clone(), identity));
         }
-        // Read through one descriptor, keyed by that descriptor's metadata:
+        // Read through the descriptor just checked, keyed by its metadata:
         // the text and the key always describe the same version.
-        let now = SystemTime::now();
-        let (text, key) = match self.read_with_key() {
-            Ok(Some(read)) => read,
-            Ok(None) => return Ok(Arc::default()),
-            Err(e) => return Err(self.io(e)),
-        };
+        let (text, key) = self.read_from(file, &meta)?;
         let values: Arc<Values> = Arc::new(
             dotenv::parse(&text)
                 .into_iter()
@@ -177,25 +189,24 @@ impl EnvFileProvider {
         cache.snapshot = key
             .settled(now, cache.settle)
             .then(|| (key, values.clone()));
-        Ok(values)
+        Ok((values, identity))
     }
 
-    /// The file's text and key, `None` when it does not exist.
-    fn read_with_key(&self) -> std::io::Result<Option<(zeroize::Zeroizing<String>, FileKey)>> {
+    /// The text of an opened file, and its key.
+    fn read_from(
+        &self,
+        mut file: std::fs::File,
+        meta: &std::fs::Metadata,
+    ) -> Result<(zeroize::Zeroizing<String>, FileKey), ProviderError> {
         use std::io::Read;
-        let mut file = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let key = FileKey::of(&file.metadata()?);
+        let key = FileKey::of(meta);
         let mut text = zeroize::Zeroizing::new(String::with_capacity(key.size as usize));
-        file.read_to_string(&mut text)?;
-        Ok(Some((text, key)))
+        file.read_to_string(&mut text).map_err(|e| self.io(e))?;
+        Ok((text, key))
     }
 
     pub fn list(&self) -> Result<Vec<Listed>, ProviderError> {
-        let values = self.values()?;
+        let (values, _) = self.values()?;
         let mut names: Vec<&String> = values.keys().collect();
         names.sort();
         Ok(names
@@ -207,8 +218,12 @@ impl EnvFileProvider {
             .collect())
     }
 
-    pub fn get(&self, names: &[String]) -> Result<HashMap<String, SecretString>, ProviderError> {
-        let values = self.values()?;
+    /// The values of `names`, and the file they were read from.
+    pub fn get(
+        &self,
+        names: &[String],
+    ) -> Result<(HashMap<String, SecretString>, FileIdentity), ProviderError> {
+        let (values, identity) = self.values()?;
         let found: HashMap<String, SecretString> = names
             .iter()
             .filter_map(|n| values.get(n).map(|v| (n.clone(), v.clone())))
@@ -224,13 +239,12 @@ impl EnvFileProvider {
                 names: missing.join(", "),
             });
         }
-        Ok(found)
+        Ok((found, identity))
     }
 
-    /// Applies all writes in one atomic replacement: temp file in the same
-    /// directory, fsync, rename, fsync of the directory. Mode 0600.
+    /// Applies all writes in one atomic replacement (see `vault_file`).
     pub fn set(&self, writes: &[(String, SecretString)]) -> Result<(), ProviderError> {
-        let lock = file_lock(&self.path);
+        let lock = file_lock(self.file.path());
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut text = self.read()?;
         for (name, value) in writes {
@@ -238,24 +252,9 @@ impl EnvFileProvider {
                 .map_err(|e| ProviderError::Invalid(e.to_string()))?;
             text = zeroize::Zeroizing::new(next);
         }
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".agent-vault-")
-            .tempfile_in(dir)
-            .map_err(|e| self.io(e))?;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| self.io(e))?;
-        tmp.write_all(text.as_bytes()).map_err(|e| self.io(e))?;
-        tmp.as_file().sync_all().map_err(|e| self.io(e))?;
-        tmp.persist(&self.path).map_err(|e| self.io(e.error))?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        self.file
+            .replace(text.as_bytes())
+            .map_err(|e| self.file_error(e))?;
         // The new file has a new inode, so the key would change anyway.
         self.cache().snapshot = None;
         Ok(())
@@ -273,7 +272,7 @@ mod tests {
         std::fs::write(&path, "# shared\n")?;
         let threads: Vec<_> = (0..8)
             .map(|t| {
-                let p = EnvFileProvider::new("v".into(), path.clone());
+                let p = EnvFileProvider::new("v".into(), path.clone(), None);
                 std::thread::spawn(move || {
                     for i in 0..25 {
                         let key = format!("K{t}_{i}");
@@ -309,10 +308,10 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join(".env.secrets");
         std::fs::write(&path, "# c\nA=1\n")?;
-        let p = EnvFileProvider::new("v".into(), path.clone());
-        assert_eq!(p.get(&["A".into()])?["A"].expose(), "1");
+        let p = EnvFileProvider::new("v".into(), path.clone(), None);
+        assert_eq!(p.get(&["A".into()])?.0["A"].expose(), "1");
         std::fs::write(&path, "# c\nA=2\n")?;
-        assert_eq!(p.get(&["A".into()])?["A"].expose(), "2");
+        assert_eq!(p.get(&["A".into()])?.0["A"].expose(), "2");
         assert!(matches!(
             p.get(&["B".into()]),
             Err(ProviderError::UnknownSecret { .. })
@@ -322,7 +321,9 @@ mod tests {
             std::fs::read_to_string(&path)?,
             "# c\nA=2\nB=\"x \\\"y\\\"\"\n"
         );
-        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path)?.permissions())
+                & 0o777;
         assert_eq!(mode, 0o600);
         let err = p.set(&[("../x".into(), SecretString::new("v".into()))]);
         assert!(err.is_err());
@@ -344,24 +345,28 @@ mod tests {
         let path = dir.path().join(".env");
         std::fs::write(&path, "A=1\n")?;
         // Settled at once: the snapshot is reused while the file is unchanged.
-        let p = EnvFileProvider::with_settle("v".into(), path.clone(), Duration::ZERO);
+        let p = EnvFileProvider::with_settle(
+            "v".into(),
+            VaultFile::new(path.clone(), None),
+            Duration::ZERO,
+        );
         for _ in 0..3 {
-            assert_eq!(p.get(&["A".into()])?["A"].expose(), "1");
+            assert_eq!(p.get(&["A".into()])?.0["A"].expose(), "1");
         }
         assert_eq!(reads(&p), 1);
         // Edited in place, same size: a new ctime and mtime.
         std::thread::sleep(Duration::from_millis(50));
         std::fs::write(&path, "A=2\n")?;
-        assert_eq!(p.get(&["A".into()])?["A"].expose(), "2");
+        assert_eq!(p.get(&["A".into()])?.0["A"].expose(), "2");
         assert_eq!(reads(&p), 2);
         // Replaced by rename (a new inode), as editors and our writer do.
         let tmp = dir.path().join(".env.new");
         std::fs::write(&tmp, "A=3\n")?;
         std::fs::rename(&tmp, &path)?;
-        assert_eq!(p.get(&["A".into()])?["A"].expose(), "3");
+        assert_eq!(p.get(&["A".into()])?.0["A"].expose(), "3");
         // Our own write.
         p.set(&[("B".into(), SecretString::new("4".into()))])?;
-        assert_eq!(p.get(&["B".into()])?["B"].expose(), "4");
+        assert_eq!(p.get(&["B".into()])?.0["B"].expose(), "4");
         // Removed: an empty vault, not the old values.
         std::fs::remove_file(&path)?;
         assert!(matches!(
@@ -378,9 +383,9 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join(".env");
         std::fs::write(&path, "A=1\n")?;
-        let p = EnvFileProvider::new("v".into(), path.clone());
+        let p = EnvFileProvider::new("v".into(), path.clone(), None);
         for _ in 0..3 {
-            assert_eq!(p.get(&["A".into()])?["A"].expose(), "1");
+            assert_eq!(p.get(&["A".into()])?.0["A"].expose(), "1");
         }
         // Just written: a same-size edit in the same timestamp tick could
         // not be told apart, so nothing is reused yet.
@@ -390,7 +395,11 @@ mod tests {
 
     #[test]
     fn the_cache_never_prints_a_value() {
-        let p = EnvFileProvider::with_settle("v".into(), PathBuf::from("/nonexistent"), SETTLE);
+        let p = EnvFileProvider::with_settle(
+            "v".into(),
+            VaultFile::new(PathBuf::from("/nonexistent"), None),
+            SETTLE,
+        );
         if let Ok(mut c) = p.cache.lock() {
             let values: Values = [("A".to_string(), SecretString::new("hunter2".into()))].into();
             c.snapshot = Some((

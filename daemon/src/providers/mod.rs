@@ -4,13 +4,15 @@
 //! keeps plain async methods. What the daemon does with each error:
 //! - `UnknownSecret`: the request fails at once, before anyone is asked.
 //! - `InvalidName` / `Invalid`: the request fails with the message; nothing changes.
-//! - `Unavailable` / `Io`: the request fails and the agent is told to retry
+//! - `Unavailable` / `File`: the request fails and the agent is told to retry
 //!   or to fix the vault; the message never includes a value.
 
 pub mod dotenv;
 mod env_file;
+mod vault_file;
 
 pub use env_file::EnvFileProvider;
+pub use vault_file::FileError;
 
 use std::collections::HashMap;
 
@@ -27,12 +29,11 @@ pub enum ProviderError {
     Invalid(String),
     #[error("vault \"{vault}\" is unavailable: {why}")]
     Unavailable { vault: String, why: String },
-    #[error("vault \"{vault}\": {path}: {source}")]
-    Io {
+    #[error("vault \"{vault}\": {error}")]
+    File {
         vault: String,
-        path: String,
         #[source]
-        source: std::io::Error,
+        error: FileError,
     },
 }
 
@@ -54,10 +55,12 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub fn for_vault(v: &VaultConfig) -> Provider {
+    /// `owner`: `Some(uid)` for a vault of a project that uid registered,
+    /// `None` for the daemon's own config.
+    pub fn for_vault(v: &VaultConfig, owner: Option<u32>) -> Provider {
         match (v.kind, &v.file) {
             (VaultKind::Env, Some(file)) => {
-                Provider::EnvFile(EnvFileProvider::new(v.name.clone(), file.clone()))
+                Provider::EnvFile(EnvFileProvider::new(v.name.clone(), file.clone(), owner))
             }
             (VaultKind::Env, None) => Provider::Unsupported {
                 vault: v.name.clone(),
@@ -93,13 +96,32 @@ impl Provider {
         }
     }
 
+    /// The values of `names`, and the identity of what they were read
+    /// from (see [`Provider::identity`]).
     pub async fn get(
         &self,
         names: &[String],
-    ) -> Result<HashMap<String, SecretString>, ProviderError> {
+    ) -> Result<(HashMap<String, SecretString>, String), ProviderError> {
         match self {
-            Provider::EnvFile(p) => p.get(names),
+            Provider::EnvFile(p) => p.get(names).map(|(v, id)| (v, id.0)),
             Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        }
+    }
+
+    /// What a value read now would come from (an env vault: its file's
+    /// device and inode). Approvals and windows are bound to it.
+    pub async fn identity(&self) -> Result<String, ProviderError> {
+        match self {
+            Provider::EnvFile(p) => p.identity().map(|id| id.0),
+            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        }
+    }
+
+    /// Where the values live, as the approver should see it.
+    pub fn location(&self) -> String {
+        match self {
+            Provider::EnvFile(p) => p.location(),
+            Provider::Unsupported { .. } => String::new(),
         }
     }
 

@@ -55,6 +55,7 @@ pub fn pending_infos(state: &AppState) -> Vec<pb::PendingInfo> {
             expires_at_ms: r.expires_ms,
             approval_url: state.approval_url(&r.id),
             previews: r.previews.clone(),
+            location: r.location.clone(),
         })
         .collect()
 }
@@ -118,7 +119,7 @@ impl Admin for AdminService {
             .flat_map(|p| {
                 p.config.vaults.values().map(|v| pb::VaultSummary {
                     name: v.name.clone(),
-                    config_path: p.key(),
+                    config_path: p.config.path.display().to_string(),
                     kind: v.kind.as_str().into(),
                     ttl_minutes: v.ttl_minutes.round() as u32,
                     ttl_scope: v.ttl_scope.as_str().into(),

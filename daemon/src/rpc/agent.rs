@@ -61,11 +61,12 @@ impl Agent for AgentService {
             .collect();
         let requester = Requester::from_peer(peer.uid, peer.pid, client);
         let session =
-            access::open_session(&self.0, requester, &r.config_path, r.env).map_err(status_of)?;
-        tracing::info!(session = %session.id, pid = peer.pid, uid = peer.uid, project = %session.project.display(), "session opened");
+            access::open_session(&self.0, requester, &r.config_path, &r.config_text, r.env)
+                .map_err(status_of)?;
+        tracing::info!(session = %session.id, pid = peer.pid, uid = peer.uid, project = %session.project.path.display(), "session opened");
         Ok(Response::new(pb::OpenSessionReply {
             session_id: session.id.clone(),
-            config_path: session.project.display().to_string(),
+            config_path: session.project.path.display().to_string(),
         }))
     }
 

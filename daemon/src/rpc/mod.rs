@@ -14,7 +14,7 @@ use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::access::AccessError;
-use crate::providers::ProviderError;
+use crate::providers::{FileError, ProviderError};
 use crate::state::AppState;
 
 pub use peer::Role;
@@ -58,14 +58,21 @@ pub fn status_of(e: AccessError) -> Status {
         AccessError::WriteFailed(_) => Status::internal(msg),
         AccessError::TooMany(_) => Status::resource_exhausted(msg),
         AccessError::AuditUnavailable => Status::unavailable(msg),
+        AccessError::SourceChanged(_) => Status::failed_precondition(msg),
         AccessError::Provider(p) => match p {
             ProviderError::UnknownSecret { .. } => Status::not_found(msg),
             ProviderError::InvalidName(_) | ProviderError::Invalid(_) => {
                 Status::invalid_argument(msg)
             }
-            ProviderError::Unavailable { .. } | ProviderError::Io { .. } => {
-                Status::unavailable(msg)
-            }
+            ProviderError::Unavailable { .. } => Status::unavailable(msg),
+            // Not the daemon's absence: retrying cannot help, the message
+            // says what to fix.
+            ProviderError::File { error, .. } => match error {
+                FileError::Io { .. } => Status::failed_precondition(msg),
+                FileError::NotYours { .. } | FileError::WriteAsOtherUser { .. } => {
+                    Status::permission_denied(msg)
+                }
+            },
         },
     }
 }
