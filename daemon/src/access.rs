@@ -13,7 +13,7 @@ use agent_vault_proto::pb;
 
 use crate::broker::{NewRequest, Operation, PendingApproval, State};
 use crate::clock;
-use crate::config::{TtlScope, parse_config};
+use crate::config::{TtlScope, parse_config, restrict_project};
 use crate::devices::random_id;
 use crate::events::{self, Decision};
 use crate::grants::{Binding, VaultId};
@@ -90,7 +90,14 @@ pub fn open_session(
             // environment, so a config written by an agent can never make the
             // daemon send the daemon's environment anywhere.
             let lookup = |name: &str| env.get(name).cloned();
-            let config = parse_config(&path, config_text, &lookup)
+            let mut config = parse_config(&path, config_text, &lookup)
+                .map_err(|e| AccessError::Config(e.to_string()))?;
+            // Only the daemon's own config may relax approval.
+            let floor = state
+                .project(&state.default_project)
+                .and_then(|p| p.config.approval.projects)
+                .unwrap_or_default();
+            restrict_project(&mut config, &floor)
                 .map_err(|e| AccessError::Config(e.to_string()))?;
             state
                 .set_project(Project::new(config, Some(requester.uid)))

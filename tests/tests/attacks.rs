@@ -420,10 +420,12 @@ async fn terminal_approval_is_refused_when_admins_are_agents_unless_allowed() ->
     let out = home.cli(&["approve", &id])?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    // It says what to do, and not how an agent could switch it on.
     assert!(
-        err.contains("terminal approval is off") && err.contains("allowTerminal"),
+        err.contains("terminal approval is off") && err.contains("Approve on a paired device"),
         "{err}"
     );
+    assert!(!err.contains("allowTerminal"), "{err}");
     assert_eq!(one_pending(&home).await?["id"], json!(id));
     assert!(audit_actions(&home)?.iter().any(|(a, _)| a == "refused"));
     assert!(!home.cli(&["approve", &id, "--deny"])?.status.success());
@@ -470,6 +472,77 @@ async fn terminal_approval_is_refused_when_admins_are_agents_unless_allowed() ->
         |r| r.get(0),
     )?;
     assert_eq!(device, format!("terminal:uid {}", nix::unistd::geteuid()));
+    agent.stop().await;
+    Ok(())
+}
+
+/// A project config is a file the agent may have written: it may ask for
+/// more than agent-vaultd's own config, never for less. Its allowTerminal
+/// is not honoured (so the agent cannot approve its own request with the
+/// CLI), its window is capped, and the floor's factor and quorum apply.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_config_cannot_relax_approval() -> Result<()> {
+    let home = Home::with_config(&TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"term\": { \"type\": \"env\", \"file\": \".env.secrets\", \"ttl\": 600, \"approval\": { \"allowTerminal\": true } },\n    \"rw\":",
+    ))?;
+    // The daemon's own config, apart from the project.
+    let own = home.state.join("daemon.config.json");
+    std::fs::write(
+        &own,
+        r#"{"vaults":{},"port":0,"approval":{"projects":{"maxTtl":5,"approvers":2}}}"#,
+    )?;
+    let _daemon = Daemon::start(&home, |c| {
+        c.arg("--config").arg(&own);
+    })?;
+    let agent = Agent::start(&home).await?;
+    let call = tokio::spawn(async move {
+        agent
+            .call(
+                "get_secret",
+                json!({"vault": "term", "name": "OTHER", "reason": "relax"}),
+            )
+            .await
+            .map(|r| (r, agent))
+    });
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let out = home.cli(&["approve", &id])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("terminal approval is off"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(one_pending(&home).await?["id"], json!(id));
+    let status = home.cli_json(&["status"])?;
+    let term = status["vaults"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "term"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(term["ttl"], json!(5), "{status}");
+    assert_eq!(term["approvers"], json!(2), "{status}");
+    let (r, agent) = call.await??;
+    assert!(r.text().starts_with("Still waiting"), "{r:?}");
+    assert!(!r.text().contains("other-secret-91c2"));
+    agent.stop().await;
+
+    // A project config that tries to set the floor itself is refused.
+    std::fs::write(
+        home.config_path(),
+        r#"{"vaults":{},"approval":{"projects":{"allowTerminal":true}}}"#,
+    )?;
+    let agent = Agent::start(&home).await?;
+    let r = agent.call("list_secrets", json!({})).await?;
+    assert!(r.is_error, "{r:?}");
+    assert!(
+        r.text()
+            .contains("approval.projects: only agent-vaultd's own config"),
+        "{r:?}"
+    );
     agent.stop().await;
     Ok(())
 }

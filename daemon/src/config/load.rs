@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::schema::{RawConfig, RawEvents, VaultKind};
+use super::schema::{ProjectFloor, RawConfig, RawEvents, VaultKind};
 use super::{ProjectConfig, VaultConfig, WebhookConfig};
 use crate::secret::SecretString;
 
@@ -200,6 +200,22 @@ pub fn parse_config(
             "expected a whole number of seconds from 1 to 600",
         ));
     }
+    if let Some(floor) = approval.projects {
+        if !(1..=5).contains(&floor.approvers) {
+            return Err(invalid(
+                file,
+                "approval.projects.approvers",
+                "expected a number of distinct approving devices from 1 to 5",
+            ));
+        }
+        if !(floor.max_ttl.is_finite() && (0.0..=525_600.0).contains(&floor.max_ttl)) {
+            return Err(invalid(
+                file,
+                "approval.projects.maxTtl",
+                "expected a number of minutes between 0 and 525600",
+            ));
+        }
+    }
 
     let ngrok_domain = match raw.ngrok_domain {
         Some(d) if is_domain_name(&d) => Some(d.to_ascii_lowercase()),
@@ -226,6 +242,31 @@ pub fn parse_config(
         approval,
         access: raw.access,
     })
+}
+
+/// Holds a project config (a file an agent may have written) to what
+/// agent-vaultd's own config allows: each vault gets at least the floor's
+/// approvers and factor, a window no longer than its cap, and terminal
+/// approval only where the floor allows it. A project config may not set
+/// the floor itself.
+pub fn restrict_project(
+    config: &mut ProjectConfig,
+    floor: &ProjectFloor,
+) -> Result<(), ConfigError> {
+    if config.approval.projects.is_some() {
+        return Err(invalid(
+            &config.path,
+            "approval.projects",
+            "only agent-vaultd's own config may set this; remove it from the project's config",
+        ));
+    }
+    for v in config.vaults.values_mut() {
+        v.approvers = v.approvers.max(floor.approvers);
+        v.factor = v.factor.stronger(floor.require);
+        v.ttl_minutes = v.ttl_minutes.min(floor.max_ttl);
+        v.allow_terminal = v.allow_terminal && floor.allow_terminal;
+    }
+    Ok(())
 }
 
 /// A DNS name of dot-separated labels (letters, digits, inner hyphens).
@@ -357,6 +398,50 @@ mod tests {
         assert!(e.contains("approval.waitSeconds"), "{e}");
         let e = err_of("{");
         assert!(e.contains("/p/agent-vault.config.json"), "{e}");
+    }
+
+    #[test]
+    fn a_project_gets_at_least_the_floor() -> Result<(), ConfigError> {
+        let text = r#"{"vaults":{
+            "weak":{"type":"env","file":"f","ttl":600,"approval":{"allowTerminal":true}},
+            "strong":{"type":"env","file":"f","ttl":5,"approval":{"approvers":3,"require":"passkey"}}}}"#;
+        let mut cfg = parse_config(Path::new("/p/agent-vault.config.json"), text, &no_env)?;
+        let floor = ProjectFloor {
+            approvers: 2,
+            require: super::super::ApprovalFactor::Totp,
+            max_ttl: 30.0,
+            allow_terminal: false,
+        };
+        restrict_project(&mut cfg, &floor)?;
+        let weak = &cfg.vaults["weak"];
+        assert_eq!(weak.approvers, 2);
+        assert_eq!(weak.factor, super::super::ApprovalFactor::Totp);
+        assert_eq!(weak.ttl_minutes, 30.0);
+        assert!(!weak.allow_terminal);
+        // Asking for more is kept.
+        let strong = &cfg.vaults["strong"];
+        assert_eq!(strong.approvers, 3);
+        assert_eq!(strong.factor, super::super::ApprovalFactor::Passkey);
+        assert_eq!(strong.ttl_minutes, 5.0);
+        // A project cannot set the floor.
+        let mut own = parse_config(
+            Path::new("/p/agent-vault.config.json"),
+            r#"{"vaults":{},"approval":{"projects":{"allowTerminal":true}}}"#,
+            &no_env,
+        )?;
+        let e = restrict_project(&mut own, &floor)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("approval.projects: only agent-vaultd's own config")),
+            "{e:?}"
+        );
+        let e = err_of(r#"{"vaults":{},"approval":{"projects":{"maxTtl":-1}}}"#);
+        assert!(e.contains("approval.projects.maxTtl"), "{e}");
+        let e = err_of(r#"{"vaults":{},"approval":{"projects":{"maxTTL":1}}}"#);
+        assert!(e.contains("unknown field"), "{e}");
+        Ok(())
     }
 
     #[test]

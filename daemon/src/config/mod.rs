@@ -8,9 +8,11 @@ mod schema;
 
 pub use load::{
     ConfigError, EnvLookup, default_config_text, find_config, load_config, parse_config,
+    restrict_project,
 };
 pub use schema::{
-    AccessList, ApprovalFactor, ApprovalSettings, TtlScope, UserRef, VaultApproval, VaultKind,
+    AccessList, ApprovalFactor, ApprovalSettings, ProjectFloor, TtlScope, UserRef, VaultApproval,
+    VaultKind,
 };
 
 /// A list of users by name or uid.

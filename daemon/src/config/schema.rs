@@ -72,6 +72,20 @@ pub enum ApprovalFactor {
 }
 
 impl ApprovalFactor {
+    /// The stronger of two factors (device < totp < passkey).
+    pub fn stronger(self, other: Self) -> Self {
+        let rank = |f: Self| match f {
+            ApprovalFactor::Device => 0,
+            ApprovalFactor::Totp => 1,
+            ApprovalFactor::Passkey => 2,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ApprovalFactor::Device => "device",
@@ -162,6 +176,9 @@ pub(super) struct RawWebhook {
 pub struct ApprovalSettings {
     pub expire_minutes: f64,
     pub wait_seconds: u32,
+    /// The least a project config's vault gets (agent-vaultd's own config
+    /// only; `None` when the file does not set it).
+    pub projects: Option<ProjectFloor>,
 }
 
 impl Default for ApprovalSettings {
@@ -169,6 +186,34 @@ impl Default for ApprovalSettings {
         Self {
             expire_minutes: 10.0,
             wait_seconds: 50,
+            projects: None,
+        }
+    }
+}
+
+/// `approval.projects` in agent-vaultd's own config: what a vault of a
+/// project config (a file an agent may have written) gets at least. A
+/// project may ask for more, never for less.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ProjectFloor {
+    /// At least this many distinct approving devices.
+    pub approvers: u32,
+    /// At least this factor (device < totp < passkey).
+    pub require: ApprovalFactor,
+    /// Approval windows of at most this many minutes.
+    pub max_ttl: f64,
+    /// Whether a project's vault may allow terminal approval at all.
+    pub allow_terminal: bool,
+}
+
+impl Default for ProjectFloor {
+    fn default() -> Self {
+        Self {
+            approvers: 1,
+            require: ApprovalFactor::Device,
+            max_ttl: 1440.0,
+            allow_terminal: false,
         }
     }
 }

@@ -320,10 +320,9 @@ impl Admin for AdminService {
                 None,
             );
             return Err(Status::permission_denied(format!(
-                "terminal approval is off: uid {} is both an admin and an agent, so an agent could approve its own request. \
-                 Approve on a paired device, run the daemon with separate agent and admin users (SECURITY.md), or set \
-                 \"approval\": {{\"allowTerminal\": true}} on vault \"{}\" (no protection against a co-located agent)",
-                peer.uid, pending.vault.name
+                "terminal approval is off for vault \"{}\": uid {} is both an admin and an agent, so an agent could approve its own request. \
+                 Approve on a paired device, or run the daemon with separate agent and admin users (SECURITY.md)",
+                pending.vault.name, peer.uid
             )));
         }
         match pending.factor {
