@@ -209,7 +209,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("  {} ({})", d.label, d.id);
             }
             if s.devices.is_empty() {
-                println!("  none: run `agent-vault pair` to pair your phone");
+                println!(
+                    "  none: open the link agent-vaultd shows on its terminal, or run `agent-vault pair`"
+                );
             }
             println!("agents:    {}", user_list(&s.agent_uids));
             println!("admins:    {}", user_list(&s.admin_uids));
@@ -443,7 +445,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             if d.is_empty() {
-                println!("No device is paired: run `agent-vault pair`.");
+                println!(
+                    "No device is paired: open the link agent-vaultd shows on its terminal, or run `agent-vault pair`."
+                );
             }
             for x in &d {
                 println!(
@@ -472,7 +476,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             if cli.json {
-                out(json!({"url": p.url}));
+                out(json!({"url": p.url, "shownOnDaemonTerminal": p.shown_on_daemon_terminal}));
+                return Ok(());
+            }
+            if p.shown_on_daemon_terminal {
+                println!(
+                    "The authenticator's code is shown on agent-vaultd's terminal, not here: \
+                     this user is also an agent user, and an agent must not see it."
+                );
                 return Ok(());
             }
             println!("Scan this with your authenticator app (shown once):");
@@ -487,7 +498,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             if cli.json {
-                out(json!({"url": p.url}));
+                out(
+                    json!({"url": p.url, "shownOnDaemonTerminal": p.shown_on_daemon_terminal,
+                           "needsApproval": p.needs_approval}),
+                );
+                return Ok(());
+            }
+            if p.shown_on_daemon_terminal {
+                println!(
+                    "No device is paired yet. The first pairing link is shown on agent-vaultd's terminal, \
+                     not here: this user is also an agent user, and an agent must not see it."
+                );
                 return Ok(());
             }
             println!(

@@ -88,6 +88,10 @@ pub enum PairError {
     Denied,
     #[error("this pairing request expired; run `agent-vault pair` again")]
     Expired,
+    #[error(
+        "no device is paired, and this link needs approval on a paired device; the first pairing link is shown on agent-vaultd's terminal, or by `agent-vault pair` run as an admin that is not an agent user"
+    )]
+    NoPairedDevice,
 }
 
 /// The enrolled authenticator app (one per daemon).
@@ -126,7 +130,10 @@ struct Inner {
     totp: Option<Totp>,
     devices: HashMap<String, DeviceRecord>,
     /// sha256(token) -> expiry; removed when used.
-    links: HashMap<Vec<u8>, i64>,
+    /// Link hash → (expiry, direct). A direct link pairs at once while no
+    /// device is paired; it is only ever given where an agent cannot see
+    /// it (the daemon's terminal, an admin that is not an agent user).
+    links: HashMap<Vec<u8>, (i64, bool)>,
     requests: HashMap<String, PairRequest>,
 }
 
@@ -181,14 +188,18 @@ impl Devices {
     }
 
     /// A new one-time pairing link token, and whether a paired device will
-    /// have to approve it.
-    pub fn new_link(&self, now_ms: i64) -> (String, i64, bool) {
+    /// have to approve it. A `direct` link pairs at once while no device is
+    /// paired (give it only where an agent cannot see it); any other link
+    /// always needs a paired device's approval.
+    pub fn new_link(&self, now_ms: i64, direct: bool) -> (String, i64, bool) {
         let token = random_token(32);
         let expires = now_ms + PAIRING_TTL_MS;
         let mut inner = self.inner();
-        inner.links.retain(|_, exp| *exp > now_ms);
-        inner.links.insert(sha256(token.as_bytes()), expires);
-        (token, expires, !inner.devices.is_empty())
+        inner.links.retain(|_, (exp, _)| *exp > now_ms);
+        inner
+            .links
+            .insert(sha256(token.as_bytes()), (expires, direct));
+        (token, expires, !direct || !inner.devices.is_empty())
     }
 
     /// Whether a link is still usable (does not use it).
@@ -196,7 +207,7 @@ impl Devices {
         self.inner()
             .links
             .get(&sha256(token.as_bytes()))
-            .is_some_and(|exp| *exp > now_ms)
+            .is_some_and(|(exp, _)| *exp > now_ms)
     }
 
     fn create_device(inner: &mut Inner, label: &str, now_ms: i64) -> (DeviceRecord, String) {
@@ -216,11 +227,14 @@ impl Devices {
     /// Uses a pairing link (once).
     pub fn claim(&self, token: &str, label: &str, now_ms: i64) -> Result<PairOutcome, PairError> {
         let mut inner = self.inner();
-        match inner.links.remove(&sha256(token.as_bytes())) {
-            Some(exp) if exp > now_ms => {}
+        let direct = match inner.links.remove(&sha256(token.as_bytes())) {
+            Some((exp, direct)) if exp > now_ms => direct,
             _ => return Err(PairError::BadLink),
-        }
+        };
         if inner.devices.is_empty() {
+            if !direct {
+                return Err(PairError::NoPairedDevice);
+            }
             let (record, cookie) = Self::create_device(&mut inner, label, now_ms);
             let device_id = record.id.clone();
             self.store.send(StoreCmd::PutDevice(record));
@@ -425,7 +439,7 @@ mod tests {
     #[test]
     fn first_pairing_is_direct_and_links_work_once() {
         let (d, _dir) = devices();
-        let (token, _, needs) = d.new_link(0);
+        let (token, _, needs) = d.new_link(0, true);
         assert!(!needs);
         assert!(d.link_valid(&token, 1));
         let cookie = match d.claim(&token, "phone", 1) {
@@ -436,7 +450,7 @@ mod tests {
         assert!(d.authenticate(&cookie, 3).is_some());
         assert!(d.authenticate(&format!("{cookie}x"), 3).is_none());
         assert!(d.authenticate("nodot", 3).is_none());
-        let (late, _, _) = d.new_link(10);
+        let (late, _, _) = d.new_link(10, true);
         assert_eq!(
             d.claim(&late, "x", 10 + PAIRING_TTL_MS).err(),
             Some(PairError::BadLink)
@@ -444,14 +458,38 @@ mod tests {
     }
 
     #[test]
+    fn a_link_given_to_an_agent_never_pairs_without_a_paired_device() {
+        let (d, _dir) = devices();
+        let (token, _, needs) = d.new_link(0, false);
+        assert!(needs);
+        assert_eq!(
+            d.claim(&token, "agent's browser", 1).err(),
+            Some(PairError::NoPairedDevice)
+        );
+        assert!(d.list().is_empty());
+        // With a paired device, the same kind of link waits for its approval.
+        let (first, _, _) = d.new_link(0, true);
+        assert!(matches!(
+            d.claim(&first, "phone", 1),
+            Ok(PairOutcome::Paired { .. })
+        ));
+        let (token, _, _) = d.new_link(2, false);
+        assert!(matches!(
+            d.claim(&token, "x", 3),
+            Ok(PairOutcome::Waiting { .. })
+        ));
+        assert_eq!(d.list().len(), 1);
+    }
+
+    #[test]
     fn second_pairing_needs_a_paired_device() {
         let (d, _dir) = devices();
-        let (t1, _, _) = d.new_link(0);
+        let (t1, _, _) = d.new_link(0, true);
         let first = match d.claim(&t1, "phone", 0) {
             Ok(PairOutcome::Paired { device_id, .. }) => device_id,
             other => panic!("{other:?}"),
         };
-        let (t2, _, needs) = d.new_link(0);
+        let (t2, _, needs) = d.new_link(0, true);
         assert!(needs);
         let (rid, claim) = match d.claim(&t2, "laptop", 0) {
             Ok(PairOutcome::Waiting { request_id, claim }) => (request_id, claim),

@@ -256,14 +256,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     );
     if !state.devices.any_paired() && std::io::stderr().is_terminal() {
-        let (token, _, _) = state.devices.new_link(clock::now_ms());
-        let url = format!("{}/pair/{token}", tunnel.base_url);
-        eprintln!(
-            "\nNo approver device is paired yet. Open this link on your phone (valid 5 minutes, once):\n{url}"
-        );
-        if let Some(qr) = agent_vault_proto::qr_text(&url) {
-            eprintln!("{qr}");
-        }
+        rpc::admin::show_first_pairing_link(&state);
     }
 
     tokio::select! {

@@ -112,6 +112,8 @@ pub struct Home {
     pub dir: tempfile::TempDir,
     pub state: PathBuf,
     pub project: PathBuf,
+    /// The log of the daemon last started here (its terminal's output).
+    pub daemon_log: Mutex<Option<PathBuf>>,
 }
 
 impl Home {
@@ -133,6 +135,7 @@ impl Home {
             dir,
             state,
             project,
+            daemon_log: Mutex::new(None),
         })
     }
 
@@ -211,6 +214,28 @@ pub fn log_path(kind: &str) -> PathBuf {
     ))
 }
 
+/// A terminal whose output is appended to `log`: the daemon's stderr, as
+/// when a person runs it in a terminal (agent-vaultd shows the first
+/// pairing link only there). Returns the terminal's side for the daemon.
+pub fn terminal_into(log: &Path) -> Result<std::fs::File> {
+    let pty = nix::pty::openpty(None, None)?;
+    let mut master = std::fs::File::from(pty.master);
+    let mut out = std::fs::OpenOptions::new().append(true).open(log)?;
+    // Ends when the daemon (the last holder of the other side) exits.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut master, &mut out);
+    });
+    Ok(std::fs::File::from(pty.slave))
+}
+
+/// The pairing links shown in a daemon's terminal output, oldest first.
+pub fn pairing_links(log: &str) -> Vec<String> {
+    log.split_whitespace()
+        .filter(|w| w.starts_with("http") && w.contains("/pair/"))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Polls `f` every 20 ms until it returns Some, or fails after `timeout`.
 pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Result<T> {
     let start = Instant::now();
@@ -246,11 +271,15 @@ impl Daemon {
         configure: impl FnOnce(&mut Command),
     ) -> Result<Self> {
         let log = log_path("daemon");
+        std::fs::File::create(&log)?;
         let mut cmd = home.command(exe);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?);
+            .stderr(terminal_into(&log)?);
         configure(&mut cmd);
+        if let Ok(mut l) = home.daemon_log.lock() {
+            *l = Some(log.clone());
+        }
         let mut child = cmd.spawn()?;
         let status = poll(Duration::from_secs(20), || {
             if let Ok(Some(_)) = child.try_wait() {
@@ -464,12 +493,12 @@ pub fn set_cookie(res: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 impl Approver {
-    /// Pairs through `agent-vault pair --json` and the pairing page.
+    /// Pairs through `agent-vault pair --json` and the pairing page. With
+    /// no device paired, and the CLI's user an agent user too (these tests
+    /// run everything as one user), the link is taken from the daemon's
+    /// terminal, where a person would read it.
     pub async fn pair(home: &Home, base: &str) -> Result<Self> {
-        let url = home.cli_json(&["pair"])?["url"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let url = Self::link(home)?;
         let http = http();
         let page = http.get(&url).send().await?;
         if page.status() != 200 {
@@ -567,6 +596,29 @@ pub fn audit_actions(home: &Home) -> Result<Vec<(String, String)>> {
 }
 
 impl Approver {
+    /// A pairing link from `agent-vault pair`, or from the daemon's terminal
+    /// when the CLI says it was shown there.
+    pub fn link(home: &Home) -> Result<String> {
+        let log = home
+            .daemon_log
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .unwrap_or_default();
+        let before = pairing_links(&std::fs::read_to_string(&log).unwrap_or_default()).len();
+        let reply = home.cli_json(&["pair"])?;
+        if reply["shownOnDaemonTerminal"] != Value::Bool(true) {
+            return Ok(reply["url"].as_str().unwrap_or_default().to_string());
+        }
+        poll(Duration::from_secs(10), || {
+            let links = pairing_links(&std::fs::read_to_string(&log).ok()?);
+            (links.len() > before)
+                .then(|| links.last().cloned())
+                .flatten()
+        })
+        .context("the first pairing link on the daemon's terminal")
+    }
+
     /// Pairs another browser, approved on the dashboard of `first`.
     pub async fn pair_another(home: &Home, first: &Approver, label: &str) -> Result<Approver> {
         let url = home.cli_json(&["pair"])?["url"]

@@ -215,10 +215,7 @@ async fn guessing_credentials_is_throttled() -> Result<()> {
     assert_eq!(&statuses[..20], &[401; 20]);
     assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
     // Once throttled, pairing links are not even looked at.
-    let url = home.cli_json(&["pair"])?["url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let url = Approver::link(&home)?;
     assert_eq!(attacker.get(&url).send().await?.status(), 429);
     Ok(())
 }
@@ -302,10 +299,18 @@ async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<
     ))?;
     let daemon = home.start_daemon()?;
     let phone = Approver::pair(&home, &daemon.base_url).await?;
-    let url = home.cli_json(&["pair", "--totp"])?["url"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    // The CLI's user is an agent user too: the secret is shown on the
+    // daemon's terminal only.
+    let reply = home.cli_json(&["pair", "--totp"])?;
+    assert_eq!(reply["url"], json!(""), "{reply}");
+    assert_eq!(reply["shownOnDaemonTerminal"], json!(true), "{reply}");
+    let url = poll(Duration::from_secs(10), || {
+        std::fs::read_to_string(&daemon.log)
+            .ok()?
+            .split_whitespace()
+            .find(|w| w.starts_with("otpauth://"))
+            .map(str::to_string)
+    })?;
     let app = totp_rs::Totp::from_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
     // A second enrollment (say, by an agent with the admin uid) is refused.
     assert!(!home.cli(&["pair", "--totp"])?.status.success());
@@ -544,5 +549,72 @@ async fn a_project_config_cannot_relax_approval() -> Result<()> {
         "{r:?}"
     );
     agent.stop().await;
+    Ok(())
+}
+
+/// The self-pairing path of issue 15, as an agent with a shell as the same
+/// user would try it: get a first pairing link from the admin CLI, or
+/// unpair the person's phone and pair a browser of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_cannot_pair_itself_with_the_admin_cli() -> Result<()> {
+    // A daemon in the background (its stderr a log file, no terminal):
+    // before the first pairing, the CLI of an agent user gets no link, and
+    // none is written anywhere.
+    let home = Home::new()?;
+    let log = log_path("daemon-background");
+    let background = Daemon::start(&home, |c| {
+        if let Ok(f) = std::fs::File::create(&log) {
+            c.stderr(f);
+        }
+    })?;
+    let out = home.cli(&["pair"])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the first pairing link is not given here"),
+        "{err}"
+    );
+    assert!(pairing_links(&std::fs::read_to_string(&log)?).is_empty());
+    drop(background);
+
+    // On a terminal, the link is shown there, never to the CLI.
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let reply = home.cli_json(&["pair"])?;
+    assert_eq!(reply["url"], json!(""), "{reply}");
+    assert_eq!(reply["shownOnDaemonTerminal"], json!(true), "{reply}");
+    let phone = Approver::pair(&home, &daemon.base_url).await?;
+    let devices = home.cli_json(&["devices"])?;
+    let phone_id = devices[0]["id"].as_str().unwrap_or_default().to_string();
+
+    // The agent cannot unpair the person's only device...
+    let out = home.cli(&["devices", "revoke", &phone_id])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is the last paired device"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(phone.page("/").await?.0, 200, "the phone still works");
+    // ... and a link it gets now only asks the phone.
+    let url = Approver::link(&home)?;
+    let browser = http();
+    let claimed = browser
+        .post(&url)
+        .form(&[("label", "agent's browser")])
+        .send()
+        .await?;
+    assert!(set_cookie(&claimed, "av_device").is_none());
+    let (_, dash) = phone.page("/").await?;
+    assert!(
+        dash.contains("agent&#39;s browser") || dash.contains("agent's browser"),
+        "{dash}"
+    );
+    assert_eq!(
+        home.cli_json(&["devices"])?.as_array().map(Vec::len),
+        Some(1)
+    );
+    let refused = audit_actions(&home)?;
+    assert!(refused.iter().any(|(a, _)| a == "refused"), "{refused:?}");
     Ok(())
 }

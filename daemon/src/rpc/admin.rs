@@ -1,6 +1,8 @@
 //! The admin service: what `agent-vault` may ask.
 
 use agent_vault_proto::pb::{self, admin_server::Admin};
+use std::io::IsTerminal;
+
 use tonic::{Request, Response, Status};
 
 use crate::broker::{Decided, Operation};
@@ -275,7 +277,28 @@ impl Admin for AdminService {
         &self,
         req: Request<pb::RevokeDeviceRequest>,
     ) -> Result<Response<pb::RevokeDeviceReply>, Status> {
+        let peer = super::peer::peer_of(&req)?;
         let id = req.into_inner().id;
+        // An agent user must not be able to leave the daemon with no paired
+        // device (and so open the way to a first pairing of its own).
+        let devices = self.0.devices.list();
+        if self.0.agent_uids.contains(&peer.uid) && devices.len() == 1 && devices[0].id == id {
+            events::record_plain(
+                &self.0,
+                "refused",
+                &id,
+                &format!(
+                    "revoking the last paired device refused to agent uid {}",
+                    peer.uid
+                ),
+                None,
+            );
+            return Err(Status::permission_denied(format!(
+                "{id} is the last paired device, and uid {} is also an agent uid: unpairing it here is refused. \
+                 Pair another device first (`agent-vault pair`, approved on this one), or run this as an admin that is not an agent user.",
+                peer.uid
+            )));
+        }
         if !self.0.devices.revoke(&id) {
             return Err(Status::not_found(format!(
                 "no paired device with id {:?}; `agent-vault devices` lists them",
@@ -368,7 +391,20 @@ impl Admin for AdminService {
     }
 
     async fn pair(&self, req: Request<pb::PairRequest>) -> Result<Response<pb::PairReply>, Status> {
+        let peer = super::peer::peer_of(&req)?;
+        let is_agent = self.0.agent_uids.contains(&peer.uid);
         if req.get_ref().totp {
+            // The authenticator's secret goes only where an agent does not
+            // see it: to an admin that is not an agent user, or onto the
+            // daemon's terminal.
+            let on_terminal = is_agent && std::io::stderr().is_terminal();
+            if is_agent && !on_terminal {
+                return Err(Status::failed_precondition(format!(
+                    "uid {} is also an agent uid, so the authenticator's secret is not given here (an agent could copy it). \
+                     Run agent-vaultd in a terminal and enroll again: it shows the code there. Or run this as an admin that is not an agent user.",
+                    peer.uid
+                )));
+            }
             let url = self
                 .0
                 .devices
@@ -382,16 +418,69 @@ impl Admin for AdminService {
                 None,
             );
             self.durable().await?;
+            if on_terminal {
+                eprintln!("\nScan this with your authenticator app (shown once):\n{url}");
+                if let Some(qr) = agent_vault_proto::qr_text(&url) {
+                    eprintln!("{qr}");
+                }
+                return Ok(Response::new(pb::PairReply {
+                    shown_on_daemon_terminal: true,
+                    ..Default::default()
+                }));
+            }
             return Ok(Response::new(pb::PairReply {
                 url,
                 ..Default::default()
             }));
         }
-        let (token, expires_at_ms, needs_approval) = self.0.devices.new_link(clock::now_ms());
+        if self.0.devices.any_paired() || !is_agent {
+            // With a device paired, any link needs its approval; with none,
+            // an admin that is not an agent user gets a direct one.
+            let (token, expires_at_ms, needs_approval) =
+                self.0.devices.new_link(clock::now_ms(), !is_agent);
+            return Ok(Response::new(pb::PairReply {
+                url: format!("{}/pair/{token}", self.0.approval_base()),
+                expires_at_ms,
+                needs_approval,
+                shown_on_daemon_terminal: false,
+            }));
+        }
+        // No device paired, and the caller could be an agent: the first
+        // link goes only where the person sees it.
+        if !std::io::stderr().is_terminal() {
+            events::record_plain(
+                &self.0,
+                "refused",
+                "",
+                &format!("first pairing link refused to agent uid {}", peer.uid),
+                None,
+            );
+            return Err(Status::failed_precondition(format!(
+                "no device is paired yet, and uid {} is also an agent uid, so the first pairing link is not given here (an agent could claim it). \
+                 Run agent-vaultd in a terminal: it shows the link there. Or run `agent-vault pair` as an admin that is not an agent user (SECURITY.md).",
+                peer.uid
+            )));
+        }
+        let expires_at_ms = show_first_pairing_link(&self.0);
         Ok(Response::new(pb::PairReply {
-            url: format!("{}/pair/{token}", self.0.approval_base()),
+            url: String::new(),
             expires_at_ms,
-            needs_approval,
+            needs_approval: false,
+            shown_on_daemon_terminal: true,
         }))
     }
+}
+
+/// Prints a direct pairing link (and its QR code) on the daemon's own
+/// terminal, the one place an agent does not see; returns its expiry.
+pub fn show_first_pairing_link(state: &AppState) -> i64 {
+    let (token, expires, _) = state.devices.new_link(clock::now_ms(), true);
+    let url = format!("{}/pair/{token}", state.approval_base());
+    eprintln!(
+        "\nNo approver device is paired yet. Open this link on your phone (valid 5 minutes, once):\n{url}"
+    );
+    if let Some(qr) = agent_vault_proto::qr_text(&url) {
+        eprintln!("{qr}");
+    }
+    expires
 }

@@ -2,7 +2,7 @@
 //! service (for the CLI). Every call first passes the peer-credential check
 //! in [`peer`]; errors become `tonic::Status` only in [`status_of`].
 
-mod admin;
+pub(crate) mod admin;
 mod agent;
 pub mod peer;
 
