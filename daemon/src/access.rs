@@ -171,11 +171,9 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<(), AccessError> {
             s.len()
         )));
     }
-    if s.chars()
-        .any(|c| c == '\0' || (c.is_control() && c != '\n' && c != '\t'))
-    {
+    if let Some(c) = crate::text::first_unshowable(s) {
         return Err(AccessError::Invalid(format!(
-            "{what} contains control characters"
+            "{what} contains {c}, a control or invisible character that could make it read differently on the approval page; write it in plain text"
         )));
     }
     Ok(())

@@ -25,6 +25,7 @@ pub mod secret;
 pub mod session;
 pub mod socket;
 pub mod state;
+pub mod text;
 pub mod tunnel;
 pub mod web;
 pub mod webhooks;
@@ -129,6 +130,7 @@ fn roles(access: &AccessList, own: u32) -> anyhow::Result<(HashSet<u32>, HashSet
 /// Runs the daemon until SIGTERM or SIGINT, or until its socket or database
 /// file is removed or replaced (see [`socket::until_gone`]).
 pub async fn run(opts: Options) -> anyhow::Result<()> {
+    hardening::refuse_tracer()?;
     let state_dir = agent_vault_proto::paths::state_dir()?;
     let socket_path = agent_vault_proto::paths::socket_path()?;
     socket::secure_dir(&state_dir)?;
@@ -148,9 +150,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let _lock = socket::lock(&socket_path)?;
 
     let db = state_dir.join("agent-vault.db");
+    audit::store::prepare_files(&db)?;
     let webhooks_queued = Arc::new(Notify::new());
     let (store, writer) = audit::writer::start(&db, webhooks_queued.clone())?;
-    let _ = std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600));
     let reader = Arc::new(Store::open(&db)?);
     let now = clock::now_ms();
     let mut grants = Grants::default();

@@ -34,7 +34,13 @@ const KNOWN_AGENTS: [&str; 11] = [
 
 fn clean(s: &str, max: usize) -> String {
     s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || crate::text::is_hidden(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .take(max)
         .collect::<String>()
         .trim()

@@ -18,6 +18,50 @@ fn daemon_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("agent-vaultd"))
 }
 
+/// Variables a daemon started by the shim keeps: where its files are,
+/// who and where it is, and nothing else of the agent's environment (no
+/// `AGENT_VAULT_CONFIG` naming the agent's own project as the daemon's
+/// config, no `LD_PRELOAD`, no tokens the agent happens to hold).
+const DAEMON_ENV: [&str; 14] = [
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "XDG_RUNTIME_DIR",
+    "XDG_STATE_HOME",
+    "AGENT_VAULT_HOME",
+    "AGENT_VAULT_SOCKET",
+    "AGENT_VAULT_LOG",
+];
+
+/// The environment for a daemon started in `state_dir`: [`DAEMON_ENV`],
+/// and the variables that the config it will load (found as it will find
+/// it, without `AGENT_VAULT_CONFIG`) names in `env:` references, such as
+/// `NGROK_AUTHTOKEN`.
+fn daemon_env(state_dir: &Path) -> Vec<(String, std::ffi::OsString)> {
+    let without_config = |name: &str| {
+        (name != "AGENT_VAULT_CONFIG")
+            .then(|| agent_vault_proto::paths::process_env(name))
+            .flatten()
+    };
+    let own_config = agent_vault_proto::project::find_config(&without_config, state_dir)
+        .unwrap_or_else(|| state_dir.join(agent_vault_proto::project::CONFIG_FILE_NAME));
+    let referenced = std::fs::read_to_string(own_config)
+        .map(|t| agent_vault_proto::project::referenced_env_names(&t))
+        .unwrap_or_default();
+    DAEMON_ENV
+        .iter()
+        .map(|n| n.to_string())
+        .chain(referenced)
+        .filter_map(|n| std::env::var_os(&n).map(|v| (n, v)))
+        .collect()
+}
+
 fn spawn_daemon(state_dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     use std::os::unix::process::CommandExt;
@@ -32,6 +76,8 @@ fn spawn_daemon(state_dir: &Path) -> std::io::Result<()> {
     let mut daemon = std::process::Command::new(daemon_binary());
     daemon
         .current_dir(state_dir)
+        .env_clear()
+        .envs(daemon_env(state_dir))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)

@@ -63,12 +63,12 @@ async fn oversized_and_hostile_tool_input_is_refused_clearly() -> Result<()> {
         (
             "get_secret",
             json!({"vault": "dev", "name": "A\u{0}B", "reason": "nul"}),
-            "control characters",
+            "a secret name contains U+0000",
         ),
         (
             "get_secret",
             json!({"vault": "dev", "name": "A\u{1b}[31m", "reason": "ansi"}),
-            "control characters",
+            "a secret name contains U+001B",
         ),
         (
             "get_secret",
@@ -83,7 +83,23 @@ async fn oversized_and_hostile_tool_input_is_refused_clearly() -> Result<()> {
         (
             "get_secret",
             json!({"vault": "dev", "name": "API_KEY", "reason": "bell\u{7}"}),
-            "the reason contains control characters",
+            "the reason contains U+0007, a control or invisible character",
+        ),
+        (
+            // A right-to-left override makes "deploy gpj.exe" read otherwise.
+            "get_secret",
+            json!({"vault": "dev", "name": "API_KEY", "reason": "open photo \u{202E}gpj.exe"}),
+            "the reason contains U+202E, a control or invisible character",
+        ),
+        (
+            "get_secret",
+            json!({"vault": "dev", "name": "API_KEY", "reason": "harmless\u{200B}\u{E0069}\u{E0067}"}),
+            "the reason contains U+200B",
+        ),
+        (
+            "set_secret",
+            json!({"vault": "rw", "name": "K", "value": "v", "reason": "isolate \u{2067}x\u{2069}"}),
+            "the reason contains U+2067",
         ),
         (
             "get_secret",

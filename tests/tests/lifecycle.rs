@@ -17,6 +17,11 @@ async fn modes_single_instance_and_unsafe_directories() -> Result<()> {
     assert_eq!(std::fs::metadata(&home.state)?.mode() & 0o777, 0o700);
     assert_eq!(std::fs::metadata(home.socket())?.mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(home.db())?.mode() & 0o777, 0o600);
+    // SQLite's side files hold recent rows too: they are private as well.
+    for side in ["-wal", "-shm"] {
+        let path = format!("{}{side}", home.db().display());
+        assert_eq!(std::fs::metadata(&path)?.mode() & 0o777, 0o600, "{path}");
+    }
 
     // A second daemon on the same socket refuses to start and leaves the first alone.
     let out = home.command(&bin("agent-vaultd")).output()?;
@@ -172,9 +177,17 @@ async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
     // The auto-started daemon finds this config in $HOME (port 0: any free port).
     std::fs::write(
         home.dir.path().join(".agent-vault.config.json"),
-        r#"{"vaults":{"home":{"type":"env","file":"home.env"}},"port":0}"#,
+        r#"{"vaults":{"home":{"type":"env","file":"home.env"}},"port":0,
+            "webhooks":[{"url":"http://127.0.0.1:9/x","authorization":"env:HOOK_AUTH"}]}"#,
     )?;
-    let agent = Agent::start(&home).await?;
+    // The agent's environment names its project as the config and holds
+    // a token of its own: the daemon it starts gets neither, only what its
+    // own config references.
+    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+    cmd.env("AGENT_VAULT_CONFIG", home.config_path())
+        .env("AGENTS_OWN_TOKEN", "agent-token")
+        .env("HOOK_AUTH", "Bearer hook");
+    let agent = Agent::spawn(cmd).await?;
     let list = agent.call("list_secrets", json!({})).await?;
     assert!(
         !list.is_error && list.text().contains("API_KEY"),
@@ -186,6 +199,29 @@ async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
     // Detached, so no `Daemon` handle stops it: this does, however the
     // test ends (a failed assertion included).
     let stop = StopOnDrop(pid);
+    let environ = std::fs::read(format!("/proc/{pid}/environ"))?;
+    let environ: Vec<String> = environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert!(
+        environ.iter().any(|v| v == "HOOK_AUTH=Bearer hook"),
+        "{environ:?}"
+    );
+    assert!(
+        !environ
+            .iter()
+            .any(|v| v.starts_with("AGENT_VAULT_CONFIG=") || v.starts_with("AGENTS_OWN_TOKEN=")),
+        "{environ:?}"
+    );
+    let own = status["vaults"].as_array().cloned().unwrap_or_default();
+    assert!(
+        own.iter().any(|v| v["name"] == "home"
+            && v["config"]
+                .as_str()
+                .is_some_and(|c| c.ends_with(".agent-vault.config.json"))),
+        "the daemon's own config is its own, not the agent's project: {status}"
+    );
     // The shim runs in the batch class; the daemon it started does not
     // inherit it (see shim/src/sched.rs).
     let classes = scheduling_policies(pid as u32)?;
@@ -583,4 +619,34 @@ async fn a_daemon_whose_database_is_removed_stops() -> Result<()> {
         "{log}"
     );
     Ok(())
+}
+
+/// An agent that starts the daemon itself under a tracer (to read what it
+/// handles) is refused before anything is loaded.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_will_not_run_under_a_tracer() -> Result<()> {
+    let Ok(strace) = which("strace") else {
+        eprintln!("skipped: strace is not installed (.ci/run installs it)");
+        return Ok(());
+    };
+    let home = Home::new()?;
+    let out = home
+        .command(&strace)
+        .args(["-f", "-o", "/dev/null"])
+        .arg(bin("agent-vaultd"))
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is being traced"), "{err}");
+    assert!(!home.socket().exists());
+    Ok(())
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow::anyhow!("{name} not found"))
 }

@@ -13,6 +13,12 @@ use crate::grants::{Binding, Grant, VaultId};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("audit database {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit database {path}: {source}")]
     Sqlite {
         path: PathBuf,
         #[source]
@@ -101,6 +107,34 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (
   created_ms INTEGER NOT NULL
 );
 ";
+
+/// Makes the database file, and the side files SQLite keeps beside it,
+/// readable by the daemon's user alone. SQLite creates its `-wal` and
+/// `-shm` files with the database file's mode, so the file is created at
+/// 0600 before SQLite first opens it, and files left by an earlier build
+/// are set to 0600.
+pub fn prepare_files(db: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |source: std::io::Error| StoreError::File {
+        path: db.to_path_buf(),
+        source,
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .map_err(err)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let err = |source| StoreError::Sqlite {

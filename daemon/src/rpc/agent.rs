@@ -53,12 +53,10 @@ impl Agent for AgentService {
     ) -> Result<Response<pb::OpenSessionReply>, Status> {
         let peer = peer_of(&req)?;
         let r = req.into_inner();
-        let client = format!("{} {}", r.mcp_client_name, r.mcp_client_version)
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect();
+        let client = crate::text::shown(
+            format!("{} {}", r.mcp_client_name, r.mcp_client_version).trim(),
+            200,
+        );
         let requester = Requester::from_peer(peer.uid, peer.pid, client);
         let session =
             access::open_session(&self.0, requester, &r.config_path, &r.config_text, r.env)

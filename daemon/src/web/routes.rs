@@ -73,7 +73,7 @@ fn with_cookie(mut res: Response, value: String) -> Response {
 }
 
 fn clean_label(s: &str) -> String {
-    let s: String = s.chars().filter(|c| !c.is_control()).take(60).collect();
+    let s = crate::text::shown(s, 60);
     let s = s.trim();
     if s.is_empty() {
         "device".into()
