@@ -6,6 +6,7 @@
 //! SIGTERM/SIGINT and shuts everything down along one path.
 
 pub mod access;
+pub mod attempts;
 pub mod audit;
 pub mod broker;
 pub mod clock;
@@ -214,6 +215,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         broker: Broker::default(),
         devices,
         passkeys,
+        factor_attempts: Default::default(),
         store: store.clone(),
         reader,
         approval_base: RwLock::new(tunnel.base_url.clone()),
@@ -391,6 +393,7 @@ pub fn ephemeral_state(
         broker: Broker::default(),
         devices,
         passkeys,
+        factor_attempts: Default::default(),
         store,
         reader,
         approval_base: RwLock::new(base.into()),

@@ -105,6 +105,8 @@ pub struct Inner {
     pub broker: Broker,
     pub devices: Devices,
     pub passkeys: crate::passkeys::Passkeys,
+    /// Failed second-factor attempts per device.
+    pub factor_attempts: crate::attempts::FactorAttempts,
     pub store: StoreTx,
     pub reader: Arc<Store>,
     pub approval_base: RwLock<String>,

@@ -618,3 +618,103 @@ async fn the_agent_cannot_pair_itself_with_the_admin_cli() -> Result<()> {
     assert!(refused.iter().any(|(a, _)| a == "refused"), "{refused:?}");
     Ok(())
 }
+
+/// Limits that protect the person, not the attacker: a flood of bad
+/// requests from any loopback address (where local browsers and the tunnel
+/// also arrive) does not lock out the paired phone, and guessing
+/// authenticator codes with a device's credential locks that device's
+/// second factor after five failures, even when the right code follows.
+#[tokio::test(flavor = "multi_thread")]
+async fn floods_spare_the_phone_and_code_guessing_locks_per_device() -> Result<()> {
+    let home = Home::with_config(&TEST_CONFIG.replace(
+        "\"rw\":",
+        "\"otp\": { \"type\": \"env\", \"file\": \".env.secrets\", \"approval\": { \"require\": \"totp\" } },\n    \"rw\":",
+    ))?;
+    let daemon = home.start_daemon()?;
+    let phone = Approver::pair(&home, &daemon.base_url).await?;
+
+    // The flood comes from 127.0.0.2: a separate allowance no more.
+    let attacker = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()?;
+    let mut last = 0;
+    for i in 0..25 {
+        last = attacker
+            .get(format!("{}/", daemon.base_url))
+            .header("cookie", format!("av_device=guess{i}.secret"))
+            .send()
+            .await?
+            .status()
+            .as_u16();
+    }
+    assert_eq!(last, 429);
+    let unpaired = http().get(format!("{}/", daemon.base_url)).send().await?;
+    assert_eq!(unpaired.status(), 429, "127.0.0.1 without a credential too");
+    assert_eq!(phone.page("/").await?.0, 200, "the phone is not locked out");
+
+    // Authenticator codes: five wrong ones lock this device's factor.
+    home.cli_json(&["pair", "--totp"])?;
+    let url = poll(Duration::from_secs(10), || {
+        std::fs::read_to_string(&daemon.log)
+            .ok()?
+            .split_whitespace()
+            .find(|w| w.starts_with("otpauth://"))
+            .map(str::to_string)
+    })?;
+    let app = totp_rs::Totp::from_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let agent = Agent::start(&home).await?;
+    let call = tokio::spawn(async move {
+        agent
+            .call(
+                "get_secret",
+                json!({"vault": "otp", "name": "OTHER", "reason": "guess"}),
+            )
+            .await
+            .map(|r| (r, agent))
+    });
+    let id = one_pending(&home).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let post_code = |code: String| {
+        let (phone, id) = (&phone, id.clone());
+        async move {
+            let (_, html) = phone.page(&format!("/approve/{id}")).await?;
+            let csrf = form_value(&html, "csrf").unwrap_or_default();
+            let r = phone
+                .http
+                .post(format!("{}/approve/{id}", phone.base))
+                .header("cookie", &phone.cookie)
+                .form(&[
+                    ("csrf", csrf),
+                    ("decision", "approve".to_string()),
+                    ("code", code),
+                ])
+                .send()
+                .await?;
+            anyhow::Ok((r.status().as_u16(), r.text().await?))
+        }
+    };
+    for guess in ["000001", "000002", "000003", "000004", "000005"] {
+        assert_eq!(post_code(guess.into()).await?.0, 403);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (status, page) = post_code(app.generate(now).to_string()).await?;
+    assert_eq!(status, 429, "the right code after five wrong ones: {page}");
+    assert!(page.contains("too many failed attempts"), "{page}");
+    assert_eq!(one_pending(&home).await?["id"], json!(id), "still pending");
+    assert!(
+        audit_actions(&home)?
+            .iter()
+            .any(|(a, _)| a == "factor_locked")
+    );
+    // Denying needs no factor, and still works.
+    phone.decide(&id, "deny", None).await?;
+    let (r, agent) = call.await??;
+    assert!(r.is_error && r.text().contains("denied"), "{r:?}");
+    assert!(!r.text().contains("other-secret-91c2"));
+    agent.stop().await;
+    Ok(())
+}

@@ -48,9 +48,14 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
-/// Refuses throttled sources before any credential is checked, and counts
-/// every authentication failure.
+/// Refuses throttled sources, and counts every authentication failure. A
+/// request that carries a paired device's valid credential is never
+/// throttled: a flood of bad requests must not lock the person out (every
+/// local browser and the tunnel arrive from the same loopback address).
+/// Its own failed second factors are limited per device
+/// (`crate::attempts`).
 async fn throttle(
+    state: AppState,
     limiter: std::sync::Arc<ratelimit::FailureLimiter>,
     req: Request,
     next: Next,
@@ -59,7 +64,9 @@ async fn throttle(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    if limiter.blocked(source, crate::clock::now_ms()) {
+    if limiter.blocked(source, crate::clock::now_ms())
+        && auth::device(&state, req.headers()).is_none()
+    {
         tracing::warn!(?source, "approval UI: too many failed authentications");
         let page = pages::message(
             "Too many attempts",
@@ -90,11 +97,12 @@ pub fn router_unthrottled(state: AppState) -> Router {
 
 pub fn router(state: AppState) -> Router {
     let limiter = std::sync::Arc::new(ratelimit::FailureLimiter::default());
+    let throttled = state.clone();
     routes::routes()
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(move |req, next| {
-            throttle(limiter.clone(), req, next)
+            throttle(throttled.clone(), limiter.clone(), req, next)
         }))
         .layer(axum::middleware::from_fn(security_headers))
 }

@@ -2,10 +2,12 @@
 //!
 //! Every 401, 403 or 410 answer (no or bad device credential, bad form
 //! token, unknown pairing link) counts as a failure for its source and
-//! globally. Past a limit within a minute, requests are refused with 429
-//! *before* any credential is checked, so a guesser gets no oracle. A flood
-//! can therefore lock the approver out for up to a minute too; that is the
-//! price of the global limit, which bounds guessing from many sources.
+//! globally. Past a limit within a minute, requests without a paired
+//! device's valid credential are refused with 429 (see `web::throttle`),
+//! so guessing links and credentials (32 random bytes each) stays bounded
+//! while the person's own devices keep working. All loopback addresses
+//! are one source: local browsers and the ngrok tunnel both arrive from
+//! loopback, and 127.0.0.2 must not be a fresh allowance.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -39,6 +41,19 @@ struct Inner {
     global: Window,
 }
 
+/// The source a failure counts against: every loopback address is one.
+fn bucket(source: Option<IpAddr>) -> Option<IpAddr> {
+    match source {
+        Some(ip) if ip.is_loopback() => Some(IpAddr::from([127, 0, 0, 1])),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) if v4.is_loopback() => Some(IpAddr::from([127, 0, 0, 1])),
+            Some(v4) => Some(IpAddr::V4(v4)),
+            None => Some(IpAddr::V6(v6)),
+        },
+        other => other,
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct FailureLimiter {
     inner: Mutex<Inner>,
@@ -51,6 +66,7 @@ impl FailureLimiter {
 
     /// Whether requests from `source` are refused right now.
     pub fn blocked(&self, source: Option<IpAddr>, now_ms: i64) -> bool {
+        let source = bucket(source);
         let mut inner = self.inner();
         if inner.global.current(now_ms).count >= GLOBAL {
             return true;
@@ -62,6 +78,7 @@ impl FailureLimiter {
     }
 
     pub fn failed(&self, source: Option<IpAddr>, now_ms: i64) {
+        let source = bucket(source);
         let mut inner = self.inner();
         inner.global.current(now_ms).count += 1;
         if inner.per_source.len() > 10_000 {
@@ -107,5 +124,17 @@ mod tests {
             l.blocked(b, WINDOW_MS + 1),
             "the global limit applies to all"
         );
+    }
+
+    #[test]
+    fn every_loopback_address_is_one_source() {
+        let l = FailureLimiter::default();
+        for i in 0..PER_SOURCE {
+            l.failed(Some(IpAddr::from([127, 0, (i % 3) as u8, 2 + i as u8])), 0);
+        }
+        for ip in ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.5"] {
+            assert!(l.blocked(ip.parse().ok(), 1), "{ip}");
+        }
+        assert!(!l.blocked("10.0.0.1".parse().ok(), 1));
     }
 }

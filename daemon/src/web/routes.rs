@@ -72,6 +72,28 @@ fn with_cookie(mut res: Response, value: String) -> Response {
     res
 }
 
+/// Counts a failed second factor against the device; the failure that
+/// locks it is audited.
+fn factor_failed(state: &AppState, device_id: &str, what: &str) {
+    if state.factor_attempts.failed(device_id, clock::now_ms()) {
+        tracing::warn!(
+            device = device_id,
+            "second-factor attempts locked for this device"
+        );
+        events::record_plain(
+            state,
+            "factor_locked",
+            device_id,
+            &format!(
+                "{} failed second-factor attempts (last: {what}); locked for {} minutes",
+                crate::attempts::MAX_FAILURES,
+                crate::attempts::WINDOW_MS / 60_000
+            ),
+            None,
+        );
+    }
+}
+
 fn clean_label(s: &str) -> String {
     let s = crate::text::shown(s, 60);
     let s = s.trim();
@@ -208,13 +230,25 @@ async fn approval_decide(
         .map(|r| r.factor);
     match factor {
         Some(ApprovalFactor::Totp) if approve => {
-            let now_secs = (clock::now_ms() / 1000) as u64;
-            if let Err(e) = state.devices.check_totp(&form.code, now_secs) {
+            let now = clock::now_ms();
+            if let Err(locked) = state.factor_attempts.check(&me.id, now) {
+                return page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    pages::message("Locked", &locked.to_string(), "bad"),
+                );
+            }
+            if let Err(e) = state.devices.check_totp(&form.code, (now / 1000) as u64) {
+                factor_failed(
+                    &state,
+                    &me.id,
+                    &format!("authenticator code for request {id}: {e}"),
+                );
                 return page(
                     StatusCode::FORBIDDEN,
                     pages::message("Code refused", &e.to_string(), "bad"),
                 );
             }
+            state.factor_attempts.succeeded(&me.id);
         }
         Some(ApprovalFactor::Passkey) if approve => {
             return page(
@@ -669,6 +703,9 @@ async fn passkey_approve_finish(
         Err((status, why)) => return json_error(status, why),
     };
     let now = clock::now_ms();
+    if let Err(locked) = state.factor_attempts.check(&me.id, now) {
+        return json_error(StatusCode::TOO_MANY_REQUESTS, &locked.to_string());
+    }
     let proven = match state
         .passkeys
         .finish_approval(&me.id, &id, &body.credential, now)
@@ -690,9 +727,11 @@ async fn passkey_approve_finish(
                 &format!("passkey approval of request {id} refused: {e}"),
                 None,
             );
+            factor_failed(&state, &me.id, &format!("passkey for request {id}"));
             return passkey_error(&e);
         }
     };
+    state.factor_attempts.succeeded(&me.id);
     let digest = proven.digest_hex();
     let approver = decisions::Approver {
         device_id: &me.id,
