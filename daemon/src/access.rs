@@ -20,7 +20,7 @@ use crate::grants::{Binding, VaultId};
 use crate::providers::Provider;
 use crate::providers::ProviderError;
 use crate::secret::{SecretString, mask};
-use crate::session::{Requester, Session};
+use crate::session::{MAX_SESSIONS_PER_UID, Requester, Session, WATCH_GRACE_MS};
 use crate::state::{AppState, Project};
 
 pub const MAX_REASON_BYTES: usize = 4096;
@@ -109,9 +109,23 @@ pub fn open_session(
         requester,
         project,
         opened_ms: clock::now_ms(),
+        watched: Default::default(),
     });
-    state.add_session(session.clone());
+    if !state.add_session(session.clone(), MAX_SESSIONS_PER_UID) {
+        return Err(AccessError::TooMany(format!(
+            "uid {} already has {MAX_SESSIONS_PER_UID} agent sessions open; close some agents (each ends its session when it exits)",
+            session.requester.uid
+        )));
+    }
     Ok(session)
+}
+
+/// Forgets sessions whose watch never came within the grace period (a
+/// client that opened sessions and walked away), as if they had closed.
+pub fn forget_unwatched(state: &AppState, now_ms: i64) {
+    for s in state.sessions_unwatched_since(now_ms - WATCH_GRACE_MS) {
+        close_session(state, &s, now_ms);
+    }
 }
 
 /// The shim of a session went away: cancel its pending requests (audited)
@@ -628,4 +642,42 @@ pub async fn await_decision(
         .project(&session.project)
         .map_or(50, |p| p.config.approval.wait_seconds);
     reply_for(state, &req, wait_seconds, clock::now_ms()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_capped_per_uid_and_unwatched_ones_are_forgotten()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let (state, _writer) =
+            crate::ephemeral_state(dir.path(), crate::config::default_config_text())?;
+        let who = |uid| Requester {
+            uid,
+            ..Default::default()
+        };
+        let mut first = Vec::new();
+        for _ in 0..MAX_SESSIONS_PER_UID {
+            first.push(open_session(&state, who(1000), "", "", HashMap::new())?);
+        }
+        let refused = open_session(&state, who(1000), "", "", HashMap::new());
+        assert!(
+            matches!(&refused, Err(AccessError::TooMany(m)) if m.contains("uid 1000 already has 256")),
+            "{refused:?}"
+        );
+        // Another uid is not affected.
+        assert!(open_session(&state, who(1001), "", "", HashMap::new()).is_ok());
+        // One of them opened its watch; the rest never did.
+        first[0]
+            .watched
+            .store(true, std::sync::atomic::Ordering::Release);
+        let later = first[0].opened_ms + WATCH_GRACE_MS + 1;
+        forget_unwatched(&state, later);
+        assert!(state.session(&first[0].id).is_some());
+        assert!(state.session(&first[1].id).is_none());
+        assert!(open_session(&state, who(1000), "", "", HashMap::new()).is_ok());
+        Ok(())
+    }
 }

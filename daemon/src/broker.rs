@@ -504,6 +504,7 @@ mod tests {
                 path: "/p".into(),
             },
             opened_ms: 0,
+            watched: Default::default(),
         })
     }
 

@@ -352,6 +352,7 @@ async fn sweep(state: AppState) {
         if !gone.is_empty() {
             state.store.send(StoreCmd::DeleteGrants(gone));
         }
+        access::forget_unwatched(&state, now);
     }
 }
 

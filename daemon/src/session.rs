@@ -118,14 +118,23 @@ impl Requester {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Session {
     pub id: String,
     pub requester: Requester,
     /// The config whose vaults this session sees.
     pub project: crate::state::ProjectKey,
     pub opened_ms: i64,
+    /// Set when its shim holds the `Watch` stream open; a session whose
+    /// watch never comes is forgotten after [`WATCH_GRACE_MS`].
+    pub watched: std::sync::atomic::AtomicBool,
 }
+
+/// How long a new session may go without opening its watch.
+pub const WATCH_GRACE_MS: i64 = 30_000;
+
+/// How many sessions one uid may hold at once.
+pub const MAX_SESSIONS_PER_UID: usize = 256;
 
 /// The executable of a live process, read at once (pids are reused).
 pub fn exe_of(pid: u32) -> String {

@@ -142,8 +142,26 @@ impl AppState {
         lock(&self.0.sessions).remove(id);
     }
 
-    pub fn add_session(&self, s: Arc<Session>) {
-        lock(&self.0.sessions).insert(s.id.clone(), s);
+    /// Adds a session unless its uid already holds `max`.
+    pub fn add_session(&self, s: Arc<Session>, max: usize) -> bool {
+        let mut sessions = lock(&self.0.sessions);
+        let uid = s.requester.uid;
+        if sessions.values().filter(|o| o.requester.uid == uid).count() >= max {
+            return false;
+        }
+        sessions.insert(s.id.clone(), s);
+        true
+    }
+
+    /// Sessions opened before `before_ms` that never opened their watch.
+    pub fn sessions_unwatched_since(&self, before_ms: i64) -> Vec<Arc<Session>> {
+        lock(&self.0.sessions)
+            .values()
+            .filter(|s| {
+                s.opened_ms < before_ms && !s.watched.load(std::sync::atomic::Ordering::Acquire)
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn project(&self, key: &ProjectKey) -> Option<Arc<Project>> {

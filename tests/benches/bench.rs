@@ -199,6 +199,15 @@ async fn grpc_session(
         .await?
         .into_inner()
         .session_id;
+    // Held open as a shim holds it: a session without its watch is
+    // forgotten after 30 s.
+    let mut watch = agent
+        .watch(pb::WatchRequest {
+            session_id: session.clone(),
+        })
+        .await?
+        .into_inner();
+    tokio::spawn(async move { while let Ok(Some(_)) = watch.message().await {} });
     Ok((agent, session))
 }
 

@@ -238,3 +238,37 @@ async fn grpc_messages_over_the_size_limit_are_refused() -> Result<()> {
     assert_unchanged(&home, &before)?;
     Ok(())
 }
+
+/// An agent that opens session after session over the socket (and never
+/// holds their watch open) cannot grow the daemon without bound: a uid
+/// holds at most 256 sessions, and the refusal says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_are_capped_per_uid() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    let conn = agent_vault_proto::client::connect(&home.socket(), "test").await?;
+    let mut agent = conn.agent;
+    let open = pb::OpenSessionRequest {
+        mcp_client_name: "flood".into(),
+        ..Default::default()
+    };
+    for i in 0..256 {
+        if let Err(s) = agent.open_session(open.clone()).await {
+            anyhow::bail!("session {i}: {s}");
+        }
+    }
+    let refused = agent.open_session(open.clone()).await;
+    let status = refused
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("the 257th session opened"))?;
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        status
+            .message()
+            .contains("already has 256 agent sessions open"),
+        "{status}"
+    );
+    let rss = proc_status(daemon.pid() as u32, "VmRSS:").unwrap_or(0);
+    assert!(rss < 64 * 1024, "{rss} KiB");
+    Ok(())
+}

@@ -101,6 +101,9 @@ impl Agent for AgentService {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let peer = peer_of(&req)?;
         let session = self.session(peer, &req.get_ref().session_id)?;
+        session
+            .watched
+            .store(true, std::sync::atomic::Ordering::Release);
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let _ = tx.send(Ok(pb::WatchEvent {})).await;
         let state = self.0.clone();
