@@ -4,6 +4,17 @@
 //! A credential is `"<device id>.<secret>"` in an HttpOnly, SameSite=Strict
 //! cookie. A pairing link works once and for 5 minutes. While any device is
 //! paired, a new pairing waits for approval on a paired device.
+//!
+//! Cookies ignore ports: a page that another local program serves on
+//! `localhost:8080` receives the cookie of `localhost:9999`. So a device
+//! paired on such an origin (any `http://` one) also holds a **device
+//! proof**: 32 random bytes its browser makes at pairing
+//! (`/static/device.js`), keeps in `localStorage` (which is per origin,
+//! port included) and sends with the pairing form; the daemon keeps its
+//! SHA-256. Every form and call of that device carries the proof after its
+//! CSRF token (`<csrf>~<proof>`), checked here with the token. A stolen
+//! cookie alone approves nothing. A device paired through an `https://`
+//! origin (the tunnel, a public URL) needs no proof and no script.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -64,6 +75,8 @@ pub struct PairRequest {
     pub id: String,
     pub label: String,
     claim_hash: Vec<u8>,
+    /// The waiting browser's device proof hash, given to the new device.
+    proof_hash: Option<Vec<u8>>,
     pub created_ms: i64,
     pub expires_ms: i64,
     pub state: PairState,
@@ -88,6 +101,10 @@ pub enum PairError {
     Denied,
     #[error("this pairing request expired; run `agent-vault pair` again")]
     Expired,
+    #[error(
+        "pairing on this address needs JavaScript: the page keeps a second secret in this browser, which other programs serving this machine's ports cannot read. Enable JavaScript and open a new link"
+    )]
+    NeedsProof,
     #[error(
         "no device is paired, and this link needs approval on a paired device; the first pairing link is shown on agent-vaultd's terminal, or by `agent-vault pair` run as an admin that is not an agent user"
     )]
@@ -210,7 +227,12 @@ impl Devices {
             .is_some_and(|(exp, _)| *exp > now_ms)
     }
 
-    fn create_device(inner: &mut Inner, label: &str, now_ms: i64) -> (DeviceRecord, String) {
+    fn create_device(
+        inner: &mut Inner,
+        label: &str,
+        proof_hash: Option<Vec<u8>>,
+        now_ms: i64,
+    ) -> (DeviceRecord, String) {
         let id = random_id(8);
         let secret = random_token(32);
         let record = DeviceRecord {
@@ -219,13 +241,28 @@ impl Devices {
             secret_hash: sha256(secret.as_bytes()),
             paired_at_ms: now_ms,
             last_seen_ms: now_ms,
+            proof_hash,
         };
         inner.devices.insert(id.clone(), record.clone());
         (record, format!("{id}.{secret}"))
     }
 
-    /// Uses a pairing link (once).
-    pub fn claim(&self, token: &str, label: &str, now_ms: i64) -> Result<PairOutcome, PairError> {
+    /// Uses a pairing link (once). `proof` is the browser's device proof
+    /// (empty without script); `need_proof` is true on an origin that other
+    /// local programs can serve, where a device without one is refused.
+    pub fn claim(
+        &self,
+        token: &str,
+        label: &str,
+        proof: &str,
+        need_proof: bool,
+        now_ms: i64,
+    ) -> Result<PairOutcome, PairError> {
+        let proof_hash = match proof_of(proof) {
+            Some(p) => Some(sha256(p.as_bytes())),
+            None if need_proof => return Err(PairError::NeedsProof),
+            None => None,
+        };
         let mut inner = self.inner();
         let direct = match inner.links.remove(&sha256(token.as_bytes())) {
             Some((exp, direct)) if exp > now_ms => direct,
@@ -235,7 +272,7 @@ impl Devices {
             if !direct {
                 return Err(PairError::NoPairedDevice);
             }
-            let (record, cookie) = Self::create_device(&mut inner, label, now_ms);
+            let (record, cookie) = Self::create_device(&mut inner, label, proof_hash, now_ms);
             let device_id = record.id.clone();
             self.store.send(StoreCmd::PutDevice(record));
             return Ok(PairOutcome::Paired { device_id, cookie });
@@ -252,6 +289,7 @@ impl Devices {
                 id: id.clone(),
                 label: label.to_string(),
                 claim_hash: sha256(claim.as_bytes()),
+                proof_hash,
                 created_ms: now_ms,
                 expires_ms: now_ms + PAIRING_TTL_MS,
                 state: PairState::Waiting,
@@ -312,7 +350,8 @@ impl Devices {
             PairState::Denied { .. } => Err(PairError::Denied),
             PairState::Completed => Err(PairError::BadLink),
             PairState::Approved { by } => {
-                let (record, cookie) = Self::create_device(&mut inner, &req.label, now_ms);
+                let (record, cookie) =
+                    Self::create_device(&mut inner, &req.label, req.proof_hash.clone(), now_ms);
                 if let Some(r) = inner.requests.get_mut(id) {
                     r.state = PairState::Completed;
                 }
@@ -416,9 +455,35 @@ impl Devices {
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
+    /// Checks a form token: the CSRF token for (device, purpose), followed
+    /// by `~` and the device proof when the device has one.
     pub fn check_csrf(&self, device_id: &str, purpose: &str, token: &str) -> bool {
-        ct_eq(self.csrf(device_id, purpose).as_bytes(), token.as_bytes())
+        let (csrf, proof) = match token.split_once('~') {
+            Some((c, p)) => (c, Some(p)),
+            None => (token, None),
+        };
+        if !ct_eq(self.csrf(device_id, purpose).as_bytes(), csrf.as_bytes()) {
+            return false;
+        }
+        let needed = self
+            .inner()
+            .devices
+            .get(device_id)
+            .and_then(|d| d.proof_hash.clone());
+        match (needed, proof.and_then(proof_of)) {
+            (None, _) => true,
+            (Some(hash), Some(p)) => ct_eq(&hash, &sha256(p.as_bytes())),
+            (Some(_), None) => false,
+        }
     }
+}
+
+/// A well-formed device proof: 43 characters of URL-safe base64 (32 bytes).
+fn proof_of(s: &str) -> Option<&str> {
+    (s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(s)
 }
 
 #[cfg(test)]
@@ -442,17 +507,20 @@ mod tests {
         let (token, _, needs) = d.new_link(0, true);
         assert!(!needs);
         assert!(d.link_valid(&token, 1));
-        let cookie = match d.claim(&token, "phone", 1) {
+        let cookie = match d.claim(&token, "phone", "", false, 1) {
             Ok(PairOutcome::Paired { cookie, .. }) => cookie,
             other => panic!("{other:?}"),
         };
-        assert_eq!(d.claim(&token, "again", 2).err(), Some(PairError::BadLink));
+        assert_eq!(
+            d.claim(&token, "again", "", false, 2).err(),
+            Some(PairError::BadLink)
+        );
         assert!(d.authenticate(&cookie, 3).is_some());
         assert!(d.authenticate(&format!("{cookie}x"), 3).is_none());
         assert!(d.authenticate("nodot", 3).is_none());
         let (late, _, _) = d.new_link(10, true);
         assert_eq!(
-            d.claim(&late, "x", 10 + PAIRING_TTL_MS).err(),
+            d.claim(&late, "x", "", false, 10 + PAIRING_TTL_MS).err(),
             Some(PairError::BadLink)
         );
     }
@@ -463,35 +531,74 @@ mod tests {
         let (token, _, needs) = d.new_link(0, false);
         assert!(needs);
         assert_eq!(
-            d.claim(&token, "agent's browser", 1).err(),
+            d.claim(&token, "agent's browser", "", false, 1).err(),
             Some(PairError::NoPairedDevice)
         );
         assert!(d.list().is_empty());
         // With a paired device, the same kind of link waits for its approval.
         let (first, _, _) = d.new_link(0, true);
         assert!(matches!(
-            d.claim(&first, "phone", 1),
+            d.claim(&first, "phone", "", false, 1),
             Ok(PairOutcome::Paired { .. })
         ));
         let (token, _, _) = d.new_link(2, false);
         assert!(matches!(
-            d.claim(&token, "x", 3),
+            d.claim(&token, "x", "", false, 3),
             Ok(PairOutcome::Waiting { .. })
         ));
         assert_eq!(d.list().len(), 1);
     }
 
     #[test]
+    fn a_device_with_a_proof_needs_it_on_every_form() {
+        let (d, _dir) = devices();
+        let proof = "p".repeat(43);
+        let (token, _, _) = d.new_link(0, true);
+        // On an http:// origin, a browser without the script is refused.
+        assert_eq!(
+            d.claim(&token, "phone", "", true, 1).err(),
+            Some(PairError::NeedsProof)
+        );
+        let (token, _, _) = d.new_link(0, true);
+        let id = match d.claim(&token, "phone", &proof, true, 1) {
+            Ok(PairOutcome::Paired { device_id, .. }) => device_id,
+            other => panic!("{other:?}"),
+        };
+        let csrf = d.csrf(&id, "approve:r1");
+        assert!(d.check_csrf(&id, "approve:r1", &format!("{csrf}~{proof}")));
+        // The cookie's CSRF token alone, as a page on another port that got
+        // the cookie could produce it, is not enough.
+        assert!(!d.check_csrf(&id, "approve:r1", &csrf));
+        assert!(!d.check_csrf(&id, "approve:r1", &format!("{csrf}~{}", "q".repeat(43))));
+        assert!(!d.check_csrf(&id, "approve:r2", &format!("{csrf}~{proof}")));
+        // A second device waiting for approval takes its own proof along.
+        let (t2, _, _) = d.new_link(2, false);
+        let other = "o".repeat(43);
+        let (rid, claim) = match d.claim(&t2, "laptop", &other, true, 2) {
+            Ok(PairOutcome::Waiting { request_id, claim }) => (request_id, claim),
+            other => panic!("{other:?}"),
+        };
+        assert!(d.decide_pairing(&rid, true, &id, 3));
+        let laptop = match d.poll_claim(&claim, 4) {
+            Ok(Some((laptop, _, _))) => laptop,
+            other => panic!("{other:?}"),
+        };
+        let csrf = d.csrf(&laptop, "dashboard");
+        assert!(d.check_csrf(&laptop, "dashboard", &format!("{csrf}~{other}")));
+        assert!(!d.check_csrf(&laptop, "dashboard", &format!("{csrf}~{proof}")));
+    }
+
+    #[test]
     fn second_pairing_needs_a_paired_device() {
         let (d, _dir) = devices();
         let (t1, _, _) = d.new_link(0, true);
-        let first = match d.claim(&t1, "phone", 0) {
+        let first = match d.claim(&t1, "phone", "", false, 0) {
             Ok(PairOutcome::Paired { device_id, .. }) => device_id,
             other => panic!("{other:?}"),
         };
         let (t2, _, needs) = d.new_link(0, true);
         assert!(needs);
-        let (rid, claim) = match d.claim(&t2, "laptop", 0) {
+        let (rid, claim) = match d.claim(&t2, "laptop", "", false, 0) {
             Ok(PairOutcome::Waiting { request_id, claim }) => (request_id, claim),
             other => panic!("{other:?}"),
         };

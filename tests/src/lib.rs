@@ -459,11 +459,41 @@ impl Agent {
     }
 }
 
-/// A paired browser: holds the device cookie and submits the real forms.
+/// A paired browser: holds the device cookie and its device proof, and
+/// submits the real forms as the pages' script leaves them.
 pub struct Approver {
     pub http: reqwest::Client,
     pub base: String,
     pub cookie: String,
+    /// The device proof kept in the browser's localStorage.
+    pub proof: String,
+}
+
+/// A device proof, as `/static/device.js` makes one: 32 random bytes,
+/// URL-safe base64.
+pub fn new_proof() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("{e}"));
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A page as the browser holds it once `/static/device.js` ran: every form
+/// token followed by `~` and the device proof.
+pub fn with_proof(html: &str, proof: &str) -> String {
+    let mut out = html.to_string();
+    for marker in ["name=\"csrf\" value=\"", "data-csrf=\""] {
+        let mut at = 0;
+        while let Some(i) = out[at..].find(marker) {
+            let start = at + i + marker.len();
+            let Some(end) = out[start..].find('"') else {
+                break;
+            };
+            out.insert_str(start + end, &format!("~{proof}"));
+            at = start + end + proof.len() + 1;
+        }
+    }
+    out
 }
 
 /// The value of a `name="..." value="..."` input in a page.
@@ -504,9 +534,10 @@ impl Approver {
         if page.status() != 200 {
             bail!("pairing page: {}", page.status());
         }
+        let proof = new_proof();
         let res = http
             .post(&url)
-            .form(&[("label", "test phone")])
+            .form(&[("label", "test phone"), ("proof", proof.as_str())])
             .send()
             .await?;
         let cookie = set_cookie(&res, "av_device")
@@ -515,6 +546,7 @@ impl Approver {
             http,
             base: base.to_string(),
             cookie,
+            proof,
         })
     }
 
@@ -525,7 +557,8 @@ impl Approver {
             .header("cookie", &self.cookie)
             .send()
             .await?;
-        Ok((res.status().as_u16(), res.text().await?))
+        let status = res.status().as_u16();
+        Ok((status, with_proof(&res.text().await?, &self.proof)))
     }
 
     /// Opens the approval page and submits Approve or Deny (with a window).
@@ -626,7 +659,12 @@ impl Approver {
             .unwrap_or_default()
             .to_string();
         let http = http();
-        let claimed = http.post(&url).form(&[("label", label)]).send().await?;
+        let proof = new_proof();
+        let claimed = http
+            .post(&url)
+            .form(&[("label", label), ("proof", proof.as_str())])
+            .send()
+            .await?;
         let claim = set_cookie(&claimed, "av_claim").ok_or_else(|| anyhow!("no claim cookie"))?;
         let (_, dash) = first.page("/").await?;
         let at = dash
@@ -652,6 +690,7 @@ impl Approver {
             http,
             base: first.base.clone(),
             cookie,
+            proof,
         })
     }
 }

@@ -80,7 +80,7 @@ async fn self_approval_without_the_device_credential_is_refused() -> Result<()> 
         .to_string();
     let first = attacker
         .post(&pair)
-        .form(&[("label", "attacker")])
+        .form(&[("label", "attacker"), ("proof", new_proof().as_str())])
         .send()
         .await?;
     assert_eq!(first.status(), 303);
@@ -121,7 +121,7 @@ async fn a_second_device_pairs_only_with_approval_from_the_first() -> Result<()>
         .to_string();
     let claimed = laptop
         .post(&url)
-        .form(&[("label", "laptop <b>")])
+        .form(&[("label", "laptop <b>"), ("proof", new_proof().as_str())])
         .send()
         .await?;
     let claim = set_cookie(&claimed, "av_claim").unwrap_or_default();
@@ -601,7 +601,10 @@ async fn the_agent_cannot_pair_itself_with_the_admin_cli() -> Result<()> {
     let browser = http();
     let claimed = browser
         .post(&url)
-        .form(&[("label", "agent's browser")])
+        .form(&[
+            ("label", "agent's browser"),
+            ("proof", new_proof().as_str()),
+        ])
         .send()
         .await?;
     assert!(set_cookie(&claimed, "av_device").is_none());

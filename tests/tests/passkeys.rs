@@ -417,6 +417,12 @@ async fn chromium_adds_a_passkey_and_approves_with_it_through_the_page_script() 
             json!({"name": "av_device", "value": cookie, "url": base,
                    "httpOnly": true, "sameSite": "Strict"}),
         )?;
+        // The device proof the pages' script keeps for this origin.
+        browser.open(&tab, &format!("{base}/"))?;
+        browser.eval(
+            &tab,
+            &format!("localStorage.setItem('av-proof', '{}')", phone.proof),
+        )?;
         browser.open(&tab, &format!("{base}/passkeys"))?;
         browser.eval(&tab, "document.getElementById('passkey-register').click()")?;
         browser.wait_for(&tab, "document.body.innerText.includes('added ')", wait)?;

@@ -174,6 +174,14 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
             .map_err(err)?;
         }
     }
+    let exists = conn
+        .prepare("SELECT 1 FROM pragma_table_info('devices') WHERE name = 'proof_hash'")
+        .and_then(|mut s| s.exists([]))
+        .map_err(err)?;
+    if !exists {
+        conn.execute("ALTER TABLE devices ADD COLUMN proof_hash BLOB", [])
+            .map_err(err)?;
+    }
     for (column, kind) in [
         ("owner_uid", "INTEGER"),
         ("requester_uid", "INTEGER"),
@@ -202,6 +210,9 @@ pub struct DeviceRecord {
     pub secret_hash: Vec<u8>,
     pub paired_at_ms: i64,
     pub last_seen_ms: i64,
+    /// SHA-256 of the browser's device proof (see `devices`), for a device
+    /// paired on an origin other local programs can serve.
+    pub proof_hash: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -339,7 +350,7 @@ impl Store {
     pub fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, label, secret_hash, paired_at_ms, last_seen_ms FROM devices WHERE revoked = 0 ORDER BY paired_at_ms",
+                "SELECT id, label, secret_hash, paired_at_ms, last_seen_ms, proof_hash FROM devices WHERE revoked = 0 ORDER BY paired_at_ms",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(DeviceRecord {
@@ -348,6 +359,7 @@ impl Store {
                     secret_hash: r.get(2)?,
                     paired_at_ms: r.get(3)?,
                     last_seen_ms: r.get(4)?,
+                    proof_hash: r.get(5)?,
                 })
             })?;
             rows.collect()

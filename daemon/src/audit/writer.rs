@@ -515,10 +515,10 @@ fn write_batch(
             }
             StoreCmd::PutDevice(d) => {
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO devices (id, label, secret_hash, paired_at_ms, last_seen_ms, revoked) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                    "INSERT OR REPLACE INTO devices (id, label, secret_hash, paired_at_ms, last_seen_ms, revoked, proof_hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
                 )?
-                .execute(params![d.id, d.label, d.secret_hash, d.paired_at_ms, d.last_seen_ms])?;
+                .execute(params![d.id, d.label, d.secret_hash, d.paired_at_ms, d.last_seen_ms, d.proof_hash])?;
             }
             StoreCmd::TouchDevice { id, now_ms } => {
                 tx.prepare_cached("UPDATE devices SET last_seen_ms = ?2 WHERE id = ?1")?

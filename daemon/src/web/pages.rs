@@ -40,6 +40,7 @@ fn page(title: &str, refresh: Option<u32>, script: bool, body: Markup) -> Markup
                 }
                 title { (title) " · Agent Vault" }
                 link rel="stylesheet" href="/static/app.css";
+                script src="/static/device.js" defer {}
                 @if script {
                     script src="/static/passkey.js" defer {}
                 }
@@ -319,6 +320,9 @@ pub fn pair_start(token: &str) -> Markup {
                 form method="post" action={ "/pair/" (token) } {
                     label for="label" { "Name this device" }
                     input id="label" name="label" maxlength="60" value="My phone";
+                    // Filled by /static/device.js: the device proof.
+                    input type="hidden" name="proof" value="";
+                    noscript { p.bad { "On an http:// address this page needs JavaScript to pair." } }
                     div.buttons { button.approve type="submit" { "Pair" } }
                 }
             }

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/grants/revoke", post(grant_revoke))
         .route("/totp/reset", post(totp_reset))
         .route("/static/passkey.js", get(passkey_js))
+        .route("/static/device.js", get(device_js))
         .route("/passkeys", get(passkeys_page))
         .route("/passkeys/register/start", post(passkey_register_start))
         .route("/passkeys/register/finish", post(passkey_register_finish))
@@ -106,6 +107,15 @@ fn clean_label(s: &str) -> String {
 
 async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS)
+}
+
+const DEVICE_JS: &str = include_str!("device.js");
+
+async fn device_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        DEVICE_JS,
+    )
 }
 
 async fn passkey_js() -> impl IntoResponse {
@@ -334,6 +344,16 @@ async fn pair_page(State(state): State<AppState>, Path(token): Path<String>) -> 
 struct PairForm {
     #[serde(default)]
     label: String,
+    /// The browser's device proof (`/static/device.js`); empty without script.
+    #[serde(default)]
+    proof: String,
+}
+
+/// Whether the approval origin is one that other local programs can also
+/// serve (any `http://` origin: cookies ignore ports), so that devices
+/// paired on it need a device proof (see `devices`).
+fn origin_shared(state: &AppState) -> bool {
+    !state.approval_base().starts_with("https://")
 }
 
 async fn pair_claim(
@@ -342,7 +362,11 @@ async fn pair_claim(
     Form(form): Form<PairForm>,
 ) -> Response {
     let label = clean_label(&form.label);
-    match state.devices.claim(&token, &label, clock::now_ms()) {
+    let need_proof = origin_shared(&state);
+    match state
+        .devices
+        .claim(&token, &label, &form.proof, need_proof, clock::now_ms())
+    {
         Ok(PairOutcome::Paired { device_id, cookie }) => {
             // Stored before the browser gets its credential.
             let _ = state.store.flush().await;
