@@ -21,8 +21,9 @@ pub fn layout_refresh(title: &str, seconds: u32, body: Markup) -> Markup {
     page(title, Some(seconds), false, body)
 }
 
-/// A page with the passkey script (`/static/passkey.js`, the only script
-/// the CSP allows): WebAuthn has no form-only equivalent.
+/// A page with the passkey script (`/static/passkey.js`, which with
+/// `/static/device.js` is all the CSP allows): WebAuthn has no form-only
+/// equivalent.
 pub fn layout_passkey(title: &str, body: Markup) -> Markup {
     page(title, None, true, body)
 }

@@ -1,5 +1,5 @@
 // Agent Vault: the two passkey ceremonies (add a passkey, approve with it).
-// The only script the pages load; the CSP allows nothing else. It talks
+// With /static/device.js, one of the two scripts the pages load; the CSP allows nothing else. It talks
 // only to this origin, and the daemon verifies everything it sends.
 "use strict";
 
