@@ -321,6 +321,17 @@ impl Daemon {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The first word starting with `prefix` (say `otpauth://`) that the
+    /// daemon shows on its terminal, waited for.
+    pub fn shown_on_terminal(&self, prefix: &str) -> Result<String> {
+        poll(Duration::from_secs(10), || {
+            self.log()
+                .split_whitespace()
+                .find(|w| w.starts_with(prefix))
+                .map(str::to_string)
+        })
+    }
 }
 
 impl Drop for Daemon {

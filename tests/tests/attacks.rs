@@ -304,13 +304,7 @@ async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<
     let reply = home.cli_json(&["pair", "--totp"])?;
     assert_eq!(reply["url"], json!(""), "{reply}");
     assert_eq!(reply["shownOnDaemonTerminal"], json!(true), "{reply}");
-    let url = poll(Duration::from_secs(10), || {
-        std::fs::read_to_string(&daemon.log)
-            .ok()?
-            .split_whitespace()
-            .find(|w| w.starts_with("otpauth://"))
-            .map(str::to_string)
-    })?;
+    let url = daemon.shown_on_terminal("otpauth://")?;
     let app = totp_rs::Totp::from_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
     // A second enrollment (say, by an agent with the admin uid) is refused.
     assert!(!home.cli(&["pair", "--totp"])?.status.success());
@@ -657,13 +651,7 @@ async fn floods_spare_the_phone_and_code_guessing_locks_per_device() -> Result<(
 
     // Authenticator codes: five wrong ones lock this device's factor.
     home.cli_json(&["pair", "--totp"])?;
-    let url = poll(Duration::from_secs(10), || {
-        std::fs::read_to_string(&daemon.log)
-            .ok()?
-            .split_whitespace()
-            .find(|w| w.starts_with("otpauth://"))
-            .map(str::to_string)
-    })?;
+    let url = daemon.shown_on_terminal("otpauth://")?;
     let app = totp_rs::Totp::from_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
     let agent = Agent::start(&home).await?;
     let call = tokio::spawn(async move {

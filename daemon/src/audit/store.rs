@@ -136,6 +136,20 @@ pub fn prepare_files(db: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Adds `column` to `table` unless a database made by this build has it.
+fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusqlite::Result<()> {
+    let exists = conn
+        .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+        .exists([table, column])?;
+    if !exists {
+        conn.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"),
+            [],
+        )?;
+    }
+    Ok(())
+}
+
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let err = |source| StoreError::Sqlite {
         path: path.to_path_buf(),
@@ -154,7 +168,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(err)?;
     conn.execute_batch(SCHEMA).map_err(err)?;
-    // Columns added after the first release of the table.
+    // Columns added after the first release of each table.
     for column in [
         "requester_user",
         "requester_agent",
@@ -162,43 +176,16 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         "requester_cmdline",
         "approval_digest",
     ] {
-        let exists = conn
-            .prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = ?1")
-            .and_then(|mut s| s.exists([column]))
-            .map_err(err)?;
-        if !exists {
-            conn.execute(
-                &format!("ALTER TABLE audit ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"),
-                [],
-            )
-            .map_err(err)?;
-        }
+        add_column(&conn, "audit", column, "TEXT NOT NULL DEFAULT ''").map_err(err)?;
     }
-    let exists = conn
-        .prepare("SELECT 1 FROM pragma_table_info('devices') WHERE name = 'proof_hash'")
-        .and_then(|mut s| s.exists([]))
-        .map_err(err)?;
-    if !exists {
-        conn.execute("ALTER TABLE devices ADD COLUMN proof_hash BLOB", [])
-            .map_err(err)?;
-    }
-    for (column, kind) in [
+    add_column(&conn, "devices", "proof_hash", "BLOB").map_err(err)?;
+    for (column, decl) in [
         ("owner_uid", "INTEGER"),
         ("requester_uid", "INTEGER"),
         ("definition", "TEXT"),
         ("source", "TEXT"),
     ] {
-        let exists = conn
-            .prepare("SELECT 1 FROM pragma_table_info('grants') WHERE name = ?1")
-            .and_then(|mut s| s.exists([column]))
-            .map_err(err)?;
-        if !exists {
-            conn.execute(
-                &format!("ALTER TABLE grants ADD COLUMN {column} {kind}"),
-                [],
-            )
-            .map_err(err)?;
-        }
+        add_column(&conn, "grants", column, decl).map_err(err)?;
     }
     Ok(conn)
 }
