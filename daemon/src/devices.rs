@@ -111,6 +111,15 @@ pub enum PairError {
     NoPairedDevice,
 }
 
+/// What [`Devices::revoke`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Done,
+    NoSuchDevice,
+    /// Refused: it is the last paired device.
+    LastDevice,
+}
+
 /// The enrolled authenticator app (one per daemon).
 struct Totp {
     secret: zeroize::Zeroizing<Vec<u8>>,
@@ -384,12 +393,20 @@ impl Devices {
         Some(device.clone())
     }
 
-    pub fn revoke(&self, id: &str) -> bool {
-        let removed = self.inner().devices.remove(id).is_some();
-        if removed {
-            self.store.send(StoreCmd::RevokeDevice(id.to_string()));
+    /// Unpairs a device. With `keep_one`, the last paired device is kept
+    /// (checked under the same lock as the removal, so two concurrent
+    /// revocations cannot leave none).
+    pub fn revoke(&self, id: &str, keep_one: bool) -> Revoked {
+        let mut inner = self.inner();
+        if !inner.devices.contains_key(id) {
+            return Revoked::NoSuchDevice;
         }
-        removed
+        if keep_one && inner.devices.len() == 1 {
+            return Revoked::LastDevice;
+        }
+        inner.devices.remove(id);
+        self.store.send(StoreCmd::RevokeDevice(id.to_string()));
+        Revoked::Done
     }
 
     /// Enrolls an authenticator app; returns its otpauth:// URL (shown once,
@@ -586,6 +603,21 @@ mod tests {
         let csrf = d.csrf(&laptop, "dashboard");
         assert!(d.check_csrf(&laptop, "dashboard", &format!("{csrf}~{other}")));
         assert!(!d.check_csrf(&laptop, "dashboard", &format!("{csrf}~{proof}")));
+    }
+
+    #[test]
+    fn the_last_device_is_kept_when_asked() {
+        let (d, _dir) = devices();
+        let (t, _, _) = d.new_link(0, true);
+        let first = match d.claim(&t, "phone", "", false, 0) {
+            Ok(PairOutcome::Paired { device_id, .. }) => device_id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(d.revoke("nope", true), Revoked::NoSuchDevice);
+        assert_eq!(d.revoke(&first, true), Revoked::LastDevice);
+        assert_eq!(d.list().len(), 1);
+        assert_eq!(d.revoke(&first, false), Revoked::Done);
+        assert!(d.list().is_empty());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The admin service: what `agent-vault` may ask.
 
-use agent_vault_proto::pb::{self, admin_server::Admin};
 use std::io::IsTerminal;
 
+use agent_vault_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
 
 use crate::broker::{Decided, Operation};
@@ -281,8 +281,9 @@ impl Admin for AdminService {
         let id = req.into_inner().id;
         // An agent user must not be able to leave the daemon with no paired
         // device (and so open the way to a first pairing of its own).
-        let devices = self.0.devices.list();
-        if self.0.agent_uids.contains(&peer.uid) && devices.len() == 1 && devices[0].id == id {
+        let keep_one = self.0.agent_uids.contains(&peer.uid);
+        let outcome = self.0.devices.revoke(&id, keep_one);
+        if outcome == crate::devices::Revoked::LastDevice {
             events::record_plain(
                 &self.0,
                 "refused",
@@ -299,7 +300,7 @@ impl Admin for AdminService {
                 peer.uid
             )));
         }
-        if !self.0.devices.revoke(&id) {
+        if outcome == crate::devices::Revoked::NoSuchDevice {
             return Err(Status::not_found(format!(
                 "no paired device with id {:?}; `agent-vault devices` lists them",
                 id.chars().take(40).collect::<String>()
