@@ -1,7 +1,9 @@
 //! The env-file provider: a dotenv file whose edits take effect at once,
 //! written atomically, one writer at a time.
 //!
-//! Each request checks the file (one `stat`); its parsed values are reused
+//! Each request opens the file (one `open` and `fstat`, through
+//! `vault_file`, which also checks a project vault's owner); its parsed
+//! values are reused
 //! only while the file is provably unchanged: same device, inode, size,
 //! mtime and ctime, and the snapshot was read after the file had settled
 //! (its last change at least [`SETTLE`] before the read), so that a later

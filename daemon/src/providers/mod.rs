@@ -4,8 +4,11 @@
 //! keeps plain async methods. What the daemon does with each error:
 //! - `UnknownSecret`: the request fails at once, before anyone is asked.
 //! - `InvalidName` / `Invalid`: the request fails with the message; nothing changes.
-//! - `Unavailable` / `File`: the request fails and the agent is told to retry
-//!   or to fix the vault; the message never includes a value.
+//! - `Unavailable`: the request fails and the agent is told to retry.
+//! - `File`: the request fails with what to fix (a file that is not the
+//!   requester's own, an unreadable file); retrying does not help.
+//!
+//! Messages never include a value.
 
 pub mod dotenv;
 mod env_file;

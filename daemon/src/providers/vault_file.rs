@@ -295,6 +295,19 @@ mod tests {
     }
 
     #[test]
+    fn the_approver_sees_the_directory_with_its_links_resolved()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real)?;
+        symlink(&real, dir.path().join("alias"))?;
+        let f = VaultFile::new(dir.path().join("alias").join(".env"), Some(me()));
+        let shown = std::fs::canonicalize(&real)?.join(".env");
+        assert_eq!(f.resolved(), shown.display().to_string());
+        Ok(())
+    }
+
+    #[test]
     fn another_users_directory_or_file_is_refused() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join(".env");
