@@ -1,5 +1,7 @@
 //! agent-vault: the admin command line for agent-vaultd.
 
+mod anchors;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use agent_vault_proto::client::{self, Connection};
@@ -90,8 +92,17 @@ fn user_list(uids: &[u32]) -> String {
 
 #[derive(Subcommand, Debug)]
 enum AuditAction {
-    /// Check that no row was deleted or changed.
-    Verify,
+    /// Check that no row was deleted or changed, and, with --anchor, that
+    /// the log was not rewritten, cut short, rolled back or replaced since
+    /// its head was anchored there.
+    Verify {
+        /// An anchor log: the file agent-vaultd appends to
+        /// (audit.anchor.file), or a URL serving its lines (an ntfy topic's
+        /// https://ntfy.sh/<topic>/json?poll=1&since=all, or logged webhook
+        /// bodies). May be given more than once.
+        #[arg(long = "anchor", value_name = "FILE|URL")]
+        anchors: Vec<String>,
+    },
 }
 
 fn now_ms() -> i64 {
@@ -338,17 +349,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Audit {
-            action: Some(AuditAction::Verify),
+            action: Some(AuditAction::Verify { anchors: sources }),
             ..
         } => {
+            let mut anchors = Vec::new();
+            for source in &sources {
+                anchors.extend(
+                    anchors::read(source)
+                        .await?
+                        .into_iter()
+                        .map(|a| pb::AuditAnchor {
+                            seq: a.seq,
+                            hash: a.hash,
+                            time: a.time,
+                        }),
+                );
+            }
             let v = admin
-                .audit_verify(pb::AuditVerifyRequest {})
+                .audit_verify(pb::AuditVerifyRequest { anchors })
                 .await?
                 .into_inner();
             if cli.json {
-                out(json!({"ok": v.ok, "rowsChecked": v.rows_checked, "problem": v.problem}));
+                out(
+                    json!({"ok": v.ok, "rowsChecked": v.rows_checked, "anchorsChecked": v.anchors_checked, "problem": v.problem}),
+                );
+            } else if v.ok && sources.is_empty() {
+                println!(
+                    "audit log intact: {} rows checked (the chain alone cannot show a log rewritten as a whole; add --anchor)",
+                    v.rows_checked
+                );
             } else if v.ok {
-                println!("audit log intact: {} rows checked", v.rows_checked);
+                println!(
+                    "audit log intact: {} rows checked, matching {} anchors",
+                    v.rows_checked, v.anchors_checked
+                );
             } else {
                 println!("AUDIT LOG TAMPERED: {}", v.problem);
             }

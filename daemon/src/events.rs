@@ -103,12 +103,44 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             "approvalDigest": (!d.approval_digest.is_empty()).then_some(d.approval_digest),
         });
         state.store.send(StoreCmd::Webhook {
+            event_id: event_id(),
             config_path: d.vault.config.to_string(),
             hook_index: i,
             url: hook.url.clone(),
             payload: payload.to_string(),
             now_ms: d.now_ms,
         });
+    }
+}
+
+/// A new webhook event id (receivers deduplicate deliveries by it).
+pub fn event_id() -> String {
+    format!("evt_{}", crate::devices::random_token(18))
+}
+
+/// Queues an event that is not the prototype's (`audit_anchor`,
+/// `device_paired`) for the webhooks of agent-vaultd's own config that
+/// list it. A project's webhooks never get them: an agent may have
+/// written those.
+pub fn notify_own_webhooks(state: &AppState, event: &str, mut payload: serde_json::Value) {
+    let Some(own) = state.project(&state.default_project) else {
+        return;
+    };
+    if let Some(map) = payload.as_object_mut() {
+        map.insert("event".into(), event.into());
+    }
+    let now_ms = clock::now_ms();
+    for (i, hook) in own.config.webhooks.iter().enumerate() {
+        if hook.wants(event) {
+            state.store.send(StoreCmd::Webhook {
+                event_id: event_id(),
+                config_path: own.config.path.to_string_lossy().into_owned(),
+                hook_index: i,
+                url: hook.url.clone(),
+                payload: payload.to_string(),
+                now_ms,
+            });
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! SIGTERM/SIGINT and shuts everything down along one path.
 
 pub mod access;
+pub mod anchoring;
 pub mod attempts;
 pub mod audit;
 pub mod broker;
@@ -195,6 +196,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
 
+    let anchor = config.anchor.clone();
     let default = Project::new(config, None);
     let default_project = default.key();
     let mut projects = HashMap::new();
@@ -247,6 +249,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     );
     tokio::spawn(sweep(state.clone()));
     tokio::spawn(webhooks::run(state.clone()));
+    let anchoring = anchor.map(|a| tokio::spawn(anchoring::run(state.clone(), a)));
 
     eprintln!(
         "agent-vaultd {} ready: socket {}, approvals at {}{}",
@@ -283,6 +286,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), web).await;
     if !state.store.flush().await {
         tracing::error!("the last audit records could not be written before exit");
+    }
+    if let Some(task) = anchoring {
+        // It anchors what the shutdown recorded last.
+        let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
     }
     if let Some(id) = socket_id {
         socket::remove_if_ours(&socket_path, id);

@@ -5,6 +5,7 @@
 //! directory live ([`paths`]), and the connect-and-handshake client
 //! ([`client`]) that the shim and the CLI share.
 
+pub mod anchor;
 pub mod client;
 pub mod paths;
 pub mod project;

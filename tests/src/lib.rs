@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod floor;
 pub mod hardened;
+pub mod receiver;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,101 +1,17 @@
 //! Webhooks (the prototype's payload, retried from a durable outbox across a
 //! restart) and the tunnel's fallback to localhost.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agent_vault_e2e::receiver::Receiver;
 use agent_vault_e2e::*;
 use anyhow::Result;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-#[derive(Default)]
-struct Received {
-    /// (path, authorization header, body)
-    events: Vec<(String, String, Value)>,
-    /// Answer 500 to this many requests first.
-    fail: usize,
-}
-
-/// A minimal HTTP endpoint on loopback that records what it is sent.
-async fn serve_hook(listener: TcpListener, rx: Arc<Mutex<Received>>) {
-    while let Ok((mut sock, _)) = listener.accept().await {
-        let rx = rx.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head_end, len) = loop {
-                let Ok(n) = sock.read(&mut chunk).await else {
-                    return;
-                };
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                    let len = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    break (i + 4, len);
-                }
-            };
-            while buf.len() < head_end + len {
-                let Ok(n) = sock.read(&mut chunk).await else {
-                    return;
-                };
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-            let auth = head
-                .lines()
-                .find_map(|l| {
-                    l.to_lowercase()
-                        .starts_with("authorization:")
-                        .then(|| l[14..].trim().to_string())
-                })
-                .unwrap_or_default();
-            let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
-            let code = {
-                let mut r = rx.lock().unwrap_or_else(|e| e.into_inner());
-                if r.fail > 0 {
-                    r.fail -= 1;
-                    500
-                } else {
-                    r.events.push((path, auth, body));
-                    200
-                }
-            };
-            let _ = sock
-                .write_all(
-                    format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .as_bytes(),
-                )
-                .await;
-        });
-    }
-}
-
-fn events(rx: &Arc<Mutex<Received>>) -> Vec<(String, String, Value)> {
-    rx.lock().map(|r| r.events.clone()).unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_carry_the_prototype_payload_and_survive_a_restart() -> Result<()> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let rx = Arc::new(Mutex::new(Received {
-        fail: 1,
-        ..Default::default()
-    }));
-    let server = tokio::spawn(serve_hook(listener, rx.clone()));
+    let server = Receiver::start_failing(0, 1).await?;
+    let port = server.port;
     let config = TEST_CONFIG.replace(
         "\"port\": 0,",
         &format!(
@@ -129,12 +45,12 @@ async fn webhooks_carry_the_prototype_payload_and_survive_a_restart() -> Result<
 
     // The first delivery gets a 500; the retry (after 2 s) succeeds.
     let got = poll(Duration::from_secs(15), || {
-        let e = events(&rx);
+        let e = server.posted();
         (!e.is_empty()).then_some(e)
     })?;
-    let (path, auth, body) = &got[0];
-    assert_eq!(path, "/all");
-    assert_eq!(auth, "Bearer hook-token-1");
+    let body = &got[0].json();
+    assert_eq!(got[0].path, "/all");
+    assert_eq!(got[0].header("authorization"), "Bearer hook-token-1");
     for (k, v) in [
         ("event", json!("secret_access")),
         ("vault", json!("dev")),
@@ -161,8 +77,7 @@ async fn webhooks_carry_the_prototype_payload_and_survive_a_restart() -> Result<
     assert!(!body.to_string().contains("value-of-api-key"));
 
     // The endpoint goes away; a denial is queued; the daemon restarts.
-    server.abort();
-    let _ = server.await;
+    server.stop().await;
     let call = tokio::spawn(async move {
         agent
             .call(
@@ -187,22 +102,16 @@ async fn webhooks_carry_the_prototype_payload_and_survive_a_restart() -> Result<
     )?;
     assert_eq!(queued, 2, "both denial events wait in the outbox");
 
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-    let server = tokio::spawn(serve_hook(listener, rx.clone()));
+    let server = Receiver::start(port).await?;
     let _daemon = Daemon::start(&home, with_token)?;
     let got = poll(Duration::from_secs(20), || {
-        let e = events(&rx);
-        (e.len() >= 3).then_some(e)
+        let e = server.posted();
+        (e.len() >= 2).then_some(e)
     })?;
-    let mut denied: Vec<&str> = got[1..].iter().map(|(p, _, _)| p.as_str()).collect();
+    let mut denied: Vec<&str> = got.iter().map(|p| p.path.as_str()).collect();
     denied.sort();
     assert_eq!(denied, ["/all", "/denied"]);
-    assert!(
-        got[1..]
-            .iter()
-            .all(|(_, _, b)| b["action"] == json!("denied"))
-    );
-    server.abort();
+    assert!(got.iter().all(|p| p.json()["action"] == json!("denied")));
     Ok(())
 }
 

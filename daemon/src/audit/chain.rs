@@ -1,6 +1,16 @@
 //! The hash chain: `hash = sha256(prev_hash || canonical row)`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use sha2::{Digest, Sha256};
+
+/// Where the chain ends: how many entries it has and the last one's hash
+/// (empty for an empty log). This is what an anchor records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: String,
+}
 
 /// The columns that are chained, in a fixed order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -109,16 +119,22 @@ pub struct Verdict {
     pub rows_checked: u64,
     /// The first problem found.
     pub problem: Option<String>,
+    /// The hash of the entry at each position asked for (1 is the first
+    /// entry), as far as the chain held.
+    pub hashes_at: BTreeMap<u64, String>,
 }
 
-/// Walks rows in id order against the recorded head (last hash and count).
+/// Walks rows in id order against the recorded head (last hash and count),
+/// noting the hashes at `positions` (to compare with anchors).
 pub fn verify(
     rows: impl Iterator<Item = (ChainedRow, String, String)>,
     head: Option<(String, u64)>,
+    positions: &BTreeSet<u64>,
 ) -> Verdict {
     let mut prev = String::new();
     let mut checked = 0u64;
     let mut last_id = 0i64;
+    let mut hashes_at = BTreeMap::new();
     for (row, prev_hash, stored_hash) in rows {
         if prev_hash != prev {
             return Verdict {
@@ -127,17 +143,22 @@ pub fn verify(
                     "row {}: the chain is broken before it (a row was deleted or changed)",
                     row.id
                 )),
+                hashes_at,
             };
         }
         if hash(&prev_hash, &row) != stored_hash && hash_v1(&prev_hash, &row) != stored_hash {
             return Verdict {
                 rows_checked: checked,
                 problem: Some(format!("row {}: its contents were changed", row.id)),
+                hashes_at,
             };
         }
         prev = stored_hash;
         checked += 1;
         last_id = row.id;
+        if positions.contains(&checked) {
+            hashes_at.insert(checked, prev.clone());
+        }
     }
     let (head_hash, head_count) = head.unwrap_or_default();
     if head_hash != prev || head_count != checked {
@@ -146,11 +167,13 @@ pub fn verify(
             problem: Some(format!(
                 "the log ends at row {last_id} after {checked} rows, but {head_count} were written (rows at the end were deleted)"
             )),
+            hashes_at,
         };
     }
     Verdict {
         rows_checked: checked,
         problem: None,
+        hashes_at,
     }
 }
 
@@ -162,6 +185,7 @@ mod tests {
         verify(
             [(row.clone(), String::new(), stored.to_string())].into_iter(),
             Some((stored.to_string(), 1)),
+            &BTreeSet::new(),
         )
         .problem
     }

@@ -2,8 +2,11 @@
 //! task ([`writer`]), read through a separate connection ([`store`]).
 //!
 //! Every row carries the hash of the row before it ([`chain`]), so a deleted
-//! or edited row is found by `agent-vault audit verify`. Values never enter.
+//! or edited row is found by `agent-vault audit verify`; copies of the
+//! chain's head kept elsewhere ([`anchor`]) show a log rewritten as a whole,
+//! cut short or put back. Values never enter.
 
+pub mod anchor;
 pub mod chain;
 pub mod store;
 pub mod writer;

@@ -1,6 +1,7 @@
 //! The SQLite database: schema, and the read side (a connection separate
 //! from the writer's, so reads never wait on a batch commit).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -187,6 +188,14 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     ] {
         add_column(&conn, "grants", column, decl).map_err(err)?;
     }
+    // The event's id and the chain's head when it was queued.
+    for (column, decl) in [
+        ("event_id", "TEXT NOT NULL DEFAULT ''"),
+        ("chain_seq", "INTEGER NOT NULL DEFAULT 0"),
+        ("chain_hash", "TEXT NOT NULL DEFAULT ''"),
+    ] {
+        add_column(&conn, "webhook_outbox", column, decl).map_err(err)?;
+    }
     Ok(conn)
 }
 
@@ -210,6 +219,13 @@ pub struct OutboxItem {
     pub url: String,
     pub payload: String,
     pub attempts: i64,
+    /// Unique per event (receivers deduplicate by it); '' for events
+    /// queued by an earlier release.
+    pub event_id: String,
+    /// The audit chain's head (entries, last hash) once the event's own
+    /// entries were stored.
+    pub chain_seq: i64,
+    pub chain_hash: String,
 }
 
 /// The read side.
@@ -285,7 +301,24 @@ impl Store {
         })
     }
 
-    pub fn verify(&self) -> Result<Verdict, StoreError> {
+    /// The number of entries and the hash of the entry at position `seq`
+    /// (1 is the first), if there is one.
+    pub fn hash_at(&self, seq: i64) -> Result<(i64, Option<String>), StoreError> {
+        self.with(|c| {
+            let entries: i64 = c.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?;
+            let hash = c
+                .query_row(
+                    "SELECT hash FROM audit ORDER BY id LIMIT 1 OFFSET ?1",
+                    [seq - 1],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok((entries, hash))
+        })
+    }
+
+    /// Walks the whole chain, noting the hashes at `positions`.
+    pub fn verify(&self, positions: &BTreeSet<u64>) -> Result<Verdict, StoreError> {
         self.with(|c| {
             let head: Option<(String, i64)> = c
                 .query_row(
@@ -299,6 +332,7 @@ impl Store {
             Ok(chain::verify(
                 rows.into_iter(),
                 head.map(|(h, n)| (h, n as u64)),
+                positions,
             ))
         })
     }
@@ -403,8 +437,8 @@ impl Store {
     pub fn due_webhooks(&self, now_ms: i64, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, config_path, hook_index, url, payload, attempts FROM webhook_outbox \
-                 WHERE next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, config_path, hook_index, url, payload, attempts, event_id, chain_seq, chain_hash \
+                 FROM webhook_outbox WHERE next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now_ms, limit], |r| {
                 Ok(OutboxItem {
@@ -414,6 +448,9 @@ impl Store {
                     url: r.get(3)?,
                     payload: r.get(4)?,
                     attempts: r.get(5)?,
+                    event_id: r.get(6)?,
+                    chain_seq: r.get(7)?,
+                    chain_hash: r.get(8)?,
                 })
             })?;
             rows.collect()

@@ -22,18 +22,20 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
 use super::AuditEvent;
-use super::chain::{self, ChainedRow};
+use super::chain::{self, ChainHead, ChainedRow};
 use super::store::{self, DeviceRecord, StoreError};
 use crate::clock;
 use crate::grants::Grant;
 
 pub enum StoreCmd {
     Audit(Box<AuditEvent>),
-    /// Queue a webhook delivery (same transaction as the audit rows before it).
+    /// Queue a webhook delivery (same transaction as the audit rows before
+    /// it, whose chain head it carries).
     Webhook {
+        event_id: String,
         config_path: String,
         hook_index: usize,
         url: String,
@@ -100,6 +102,9 @@ struct Shared {
     /// Transactions committed (tests check how rows are grouped).
     commits: AtomicUsize,
     webhooks_queued: Arc<Notify>,
+    /// The chain's head after the last commit (anchoring and the approval
+    /// pages watch it).
+    head: watch::Sender<ChainHead>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -153,6 +158,7 @@ impl Shared {
         match result {
             Ok((head, queued_hooks)) => {
                 c.head = head;
+                self.publish(&c.head);
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 self.dirty.store(true, Ordering::Relaxed);
                 if queued_hooks {
@@ -169,9 +175,22 @@ impl Shared {
                 tracing::error!(error = %e, records = batch.len(), "store batch failed twice; these records are lost and the calls waiting on them fail");
                 if let Ok(h) = Head::load(&c.conn) {
                     c.head = h;
+                    self.publish(&c.head);
                 }
             }
         }
+    }
+
+    /// Tells the head's watchers when it moved.
+    fn publish(&self, head: &Head) {
+        self.head.send_if_modified(|h| {
+            let moved = h.seq != head.count || h.hash != head.last_hash;
+            if moved {
+                h.seq = head.count;
+                h.hash.clone_from(&head.last_hash);
+            }
+            moved
+        });
     }
 
     fn commit_now(&self) {
@@ -312,6 +331,11 @@ impl StoreTx {
         Working(self.shared.clone())
     }
 
+    /// The chain's head, updated after every commit that added entries.
+    pub fn head(&self) -> watch::Receiver<ChainHead> {
+        self.shared.head.subscribe()
+    }
+
     pub fn audit(&self, event: AuditEvent) {
         self.send(StoreCmd::Audit(Box::new(event)));
     }
@@ -381,6 +405,10 @@ pub fn start(
     conn.pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(err)?;
     let head = Head::load(&conn).map_err(err)?;
+    let (head_tx, _) = watch::channel(ChainHead {
+        seq: head.count,
+        hash: head.last_hash.clone(),
+    });
     let checkpointer = store::open(path)?;
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue {
@@ -394,6 +422,7 @@ pub fn start(
         working: AtomicUsize::new(0),
         commits: AtomicUsize::new(0),
         webhooks_queued,
+        head: head_tx,
     });
     let thread_shared = shared.clone();
     let handle = std::thread::Builder::new()
@@ -460,6 +489,7 @@ fn write_batch(
                 wrote_audit = true;
             }
             StoreCmd::Webhook {
+                event_id,
                 config_path,
                 hook_index,
                 url,
@@ -467,10 +497,19 @@ fn write_batch(
                 now_ms,
             } => {
                 tx.prepare_cached(
-                    "INSERT INTO webhook_outbox (config_path, hook_index, url, payload, attempts, next_attempt_ms, created_ms) \
-                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
+                    "INSERT INTO webhook_outbox (config_path, hook_index, url, payload, attempts, next_attempt_ms, created_ms, \
+                     event_id, chain_seq, chain_hash) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?6, ?7, ?8)",
                 )?
-                .execute(params![config_path, *hook_index as i64, url, payload, now_ms])?;
+                .execute(params![
+                    config_path,
+                    *hook_index as i64,
+                    url,
+                    payload,
+                    now_ms,
+                    event_id,
+                    next.count,
+                    next.last_hash
+                ])?;
                 queued_hooks = true;
             }
             StoreCmd::WebhookDone(id) => {
@@ -682,7 +721,7 @@ mod tests {
             }
             drop(tx);
             let _ = handle.join();
-            let v = Store::open(db)?.verify()?;
+            let v = Store::open(db)?.verify(&Default::default())?;
             assert_eq!((v.rows_checked, v.problem), (3, None));
             let ids: Vec<i64> = Connection::open(db)?
                 .prepare("SELECT id FROM audit ORDER BY id")?
@@ -814,24 +853,24 @@ mod tests {
         drop(tx);
         let _ = handle.join();
         let store = Store::open(&db)?;
-        assert_eq!(store.verify()?.problem, None);
-        assert_eq!(store.verify()?.rows_checked, 5);
+        assert_eq!(store.verify(&Default::default())?.problem, None);
+        assert_eq!(store.verify(&Default::default())?.rows_checked, 5);
 
         let conn = Connection::open(&db)?;
         conn.execute("UPDATE audit SET reason = 'edited' WHERE id = 2", [])?;
         assert!(
             store
-                .verify()?
+                .verify(&Default::default())?
                 .problem
                 .unwrap_or_default()
                 .contains("row 2")
         );
         conn.execute("UPDATE audit SET reason = '' WHERE id = 2", [])?;
-        assert_eq!(store.verify()?.problem, None);
+        assert_eq!(store.verify(&Default::default())?.problem, None);
         conn.execute("DELETE FROM audit WHERE id = 3", [])?;
         assert!(
             store
-                .verify()?
+                .verify(&Default::default())?
                 .problem
                 .unwrap_or_default()
                 .contains("row 4")
@@ -854,7 +893,7 @@ mod tests {
         drop(tx);
         let _ = handle.join();
         Connection::open(&db)?.execute("DELETE FROM audit WHERE id = 3", [])?;
-        let v = Store::open(&db)?.verify()?;
+        let v = Store::open(&db)?.verify(&Default::default())?;
         assert!(v.problem.unwrap_or_default().contains("deleted"));
         Ok(())
     }
@@ -889,7 +928,7 @@ mod tests {
         drop(tx);
         let _ = handle.join();
         let store = Store::open(&db)?;
-        let v = store.verify()?;
+        let v = store.verify(&Default::default())?;
         assert_eq!(
             (v.rows_checked, v.problem),
             (2, None),
@@ -917,7 +956,7 @@ mod tests {
         let store = Store::open(&db)?;
         let mut landed = false;
         for _ in 0..200 {
-            if store.verify()?.rows_checked == 1 {
+            if store.verify(&Default::default())?.rows_checked == 1 {
                 landed = true;
                 break;
             }
@@ -941,7 +980,7 @@ mod tests {
         }
         drop(tx);
         let _ = handle.join();
-        let v = store.verify()?;
+        let v = store.verify(&Default::default())?;
         assert_eq!((v.rows_checked, v.problem), (1 + 16 * 200, None));
         // Each task's rows are in the order it sent them.
         let names: Vec<String> = Connection::open(&db)?

@@ -3,8 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::schema::{ProjectFloor, RawConfig, RawEvents, VaultKind};
-use super::{ProjectConfig, VaultConfig, WebhookConfig};
+use super::schema::{ProjectFloor, RawAnchor, RawConfig, RawEvents, VaultKind};
+use super::{
+    AnchorConfig, OPT_IN_EVENTS, ProjectConfig, SigningSecret, VaultConfig, WebhookConfig,
+};
 use crate::secret::SecretString;
 
 pub use agent_vault_proto::project::find_config;
@@ -161,12 +163,14 @@ pub fn parse_config(
             }
             Some(RawEvents::List(list)) => {
                 for e in &list {
-                    if !matches!(e.as_str(), "approved" | "denied" | "auto_approved") {
+                    let known = matches!(e.as_str(), "approved" | "denied" | "auto_approved")
+                        || OPT_IN_EVENTS.contains(&e.as_str());
+                    if !known {
                         return Err(invalid(
                             file,
                             format!("webhooks[{i}].events"),
                             format!(
-                                "expected \"approved\", \"denied\" or \"auto_approved\", found \"{e}\""
+                                "expected \"approved\", \"denied\", \"auto_approved\", \"audit_anchor\" or \"device_paired\", found \"{e}\""
                             ),
                         ));
                     }
@@ -178,10 +182,20 @@ pub fn parse_config(
             .authorization
             .as_deref()
             .and_then(|a| resolve(a, "authorization", file, env));
+        let secret = match w.secret.as_deref() {
+            None => None,
+            Some(s) => Some(signing_secret(
+                s,
+                &format!("webhooks[{i}].secret"),
+                file,
+                env,
+            )?),
+        };
         webhooks.push(WebhookConfig {
             url: w.url,
             authorization,
             events,
+            secret,
         });
     }
 
@@ -217,6 +231,11 @@ pub fn parse_config(
         }
     }
 
+    let anchor = match raw.audit.and_then(|a| a.anchor) {
+        Some(a) => Some(anchor_config(a, file, env)?),
+        None => None,
+    };
+
     let ngrok_domain = match raw.ngrok_domain {
         Some(d) if is_domain_name(&d) => Some(d.to_ascii_lowercase()),
         Some(_) => {
@@ -241,6 +260,83 @@ pub fn parse_config(
         webhooks,
         approval,
         access: raw.access,
+        anchor,
+    })
+}
+
+/// A webhook's `secret`: `whsec_` and base64 inline, `env:NAME` holding
+/// that, or `file:PATH` (relative to the config) read at each delivery.
+fn signing_secret(
+    value: &str,
+    field: &str,
+    file: &Path,
+    env: EnvLookup<'_>,
+) -> Result<SigningSecret, ConfigError> {
+    if let Some(path) = value.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err(invalid(file, field, "expected a path after \"file:\""));
+        }
+        let dir = file.parent().unwrap_or(Path::new("/"));
+        return Ok(SigningSecret::File(dir.join(path)));
+    }
+    let resolved = match value.strip_prefix("env:") {
+        Some(name) => env(name).ok_or_else(|| {
+            invalid(
+                file,
+                field,
+                format!("the environment variable {name} is not set; set it to the signing secret or remove \"secret\""),
+            )
+        })?,
+        None => value.to_string(),
+    };
+    crate::webhooks::signature::key(&resolved).map_err(|why| invalid(file, field, why))?;
+    Ok(SigningSecret::Value(SecretString::new(resolved)))
+}
+
+/// `audit.anchor`: at least one place to write, and a sane schedule.
+fn anchor_config(
+    a: RawAnchor,
+    file: &Path,
+    env: EnvLookup<'_>,
+) -> Result<AnchorConfig, ConfigError> {
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    if let Some(url) = &a.ntfy {
+        let ok = url::Url::parse(url).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path().len() > 1
+        });
+        if !ok {
+            return Err(invalid(
+                file,
+                "audit.anchor.ntfy",
+                "expected the URL of an ntfy topic, such as \"https://ntfy.sh/my-private-topic\"",
+            ));
+        }
+    }
+    let every_events = a.every_events.unwrap_or(20);
+    if !(1..=1_000_000).contains(&every_events) {
+        return Err(invalid(
+            file,
+            "audit.anchor.everyEvents",
+            "expected a whole number of audit entries from 1 to 1000000",
+        ));
+    }
+    let every_minutes = a.every_minutes.unwrap_or(5.0);
+    if !(every_minutes.is_finite() && (0.05..=1440.0).contains(&every_minutes)) {
+        return Err(invalid(
+            file,
+            "audit.anchor.everyMinutes",
+            "expected a number of minutes from 0.05 to 1440",
+        ));
+    }
+    Ok(AnchorConfig {
+        file: a.file.filter(|f| !f.is_empty()).map(|f| dir.join(f)),
+        ntfy: a.ntfy,
+        ntfy_token: a
+            .ntfy_token
+            .as_deref()
+            .and_then(|t| resolve(t, "audit.anchor.ntfyToken", file, env)),
+        every_events,
+        every_minutes,
     })
 }
 
@@ -259,6 +355,22 @@ pub fn restrict_project(
             "approval.projects",
             "only agent-vaultd's own config may set this; remove it from the project's config",
         ));
+    }
+    if config.anchor.is_some() {
+        return Err(invalid(
+            &config.path,
+            "audit",
+            "only agent-vaultd's own config may say where the audit log is anchored; remove it from the project's config",
+        ));
+    }
+    for (i, hook) in config.webhooks.iter().enumerate() {
+        if matches!(hook.secret, Some(SigningSecret::File(_))) {
+            return Err(invalid(
+                &config.path,
+                format!("webhooks[{i}].secret"),
+                "a project's config may not name a file for the daemon to read; use \"env:NAME\" instead",
+            ));
+        }
     }
     for v in config.vaults.values_mut() {
         v.approvers = v.approvers.max(floor.approvers);
@@ -441,6 +553,87 @@ mod tests {
         assert!(e.contains("approval.projects.maxTtl"), "{e}");
         let e = err_of(r#"{"vaults":{},"approval":{"projects":{"maxTTL":1}}}"#);
         assert!(e.contains("unknown field"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn webhook_secrets_anchors_and_opt_in_events() -> Result<(), ConfigError> {
+        let file = Path::new("/p/agent-vault.config.json");
+        let text = r#"{"vaults":{},
+            "audit":{"anchor":{"file":"../anchors.jsonl","ntfy":"https://ntfy.sh/t0p1c","ntfyToken":"env:NT"}},
+            "webhooks":[
+              {"url":"https://a.example/e","secret":"env:WH"},
+              {"url":"https://b.example/e","secret":"file:hook.secret","events":["denied","audit_anchor"]}]}"#;
+        let env = |k: &str| match k {
+            "WH" => Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string()),
+            "NT" => Some("tk_x".to_string()),
+            _ => None,
+        };
+        let cfg = parse_config(file, text, &env)?;
+        let anchor = cfg.anchor.as_ref().map(|a| {
+            (
+                a.file.clone(),
+                a.every_events,
+                a.every_minutes,
+                a.ntfy_token.as_ref().map(|t| t.expose().to_string()),
+            )
+        });
+        assert_eq!(
+            anchor,
+            Some((
+                Some(PathBuf::from("/p/../anchors.jsonl")),
+                20,
+                5.0,
+                Some("tk_x".into())
+            ))
+        );
+        // Prototype receivers get only the prototype's events.
+        assert!(cfg.webhooks[0].wants("approved") && !cfg.webhooks[0].wants("audit_anchor"));
+        assert!(cfg.webhooks[1].wants("audit_anchor") && !cfg.webhooks[1].wants("approved"));
+        assert!(matches!(
+            &cfg.webhooks[1].secret,
+            Some(SigningSecret::File(p)) if p == Path::new("/p/hook.secret")
+        ));
+        // A project may neither anchor nor make the daemon read a file.
+        let floor = ProjectFloor::default();
+        let e = restrict_project(&mut cfg.clone(), &floor)
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("audit: only agent-vaultd's own config")));
+        let mut project = cfg.clone();
+        project.anchor = None;
+        let e = restrict_project(&mut project, &floor)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("webhooks[1].secret") && e.contains("env:NAME")),
+            "{e:?}"
+        );
+        // Bad secrets and schedules say what is expected.
+        for (text, field) in [
+            (
+                r#"{"vaults":{},"webhooks":[{"url":"https://a.example","secret":"hunter2"}]}"#,
+                "webhooks[0].secret: expected \"whsec_\"",
+            ),
+            (
+                r#"{"vaults":{},"webhooks":[{"url":"https://a.example","secret":"env:UNSET"}]}"#,
+                "UNSET is not set",
+            ),
+            (
+                r#"{"vaults":{},"audit":{"anchor":{"everyEvents":0}}}"#,
+                "audit.anchor.everyEvents",
+            ),
+            (
+                r#"{"vaults":{},"audit":{"anchor":{"ntfy":"ntfy.sh/x"}}}"#,
+                "audit.anchor.ntfy",
+            ),
+            (r#"{"vaults":{},"audit":{"anchors":{}}}"#, "unknown field"),
+        ] {
+            let e = err_of(text);
+            assert!(e.contains(field), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
         Ok(())
     }
 

@@ -36,6 +36,23 @@ pub struct ProjectConfig {
     pub webhooks: Vec<WebhookConfig>,
     pub approval: ApprovalSettings,
     pub access: AccessList,
+    /// `audit.anchor` (agent-vaultd's own config only).
+    pub anchor: Option<AnchorConfig>,
+}
+
+/// Where and how often the audit chain's head is copied out of the
+/// database, so that a rewritten, cut or replaced log shows.
+#[derive(Debug, Clone)]
+pub struct AnchorConfig {
+    /// An append-only file, ideally one the agent's user cannot write.
+    pub file: Option<PathBuf>,
+    /// An ntfy topic URL (`https://ntfy.sh/<topic>` or a server of your own).
+    pub ntfy: Option<String>,
+    pub ntfy_token: Option<SecretString>,
+    /// Anchor once this many entries were added since the last anchor...
+    pub every_events: u64,
+    /// ...or this many minutes passed with any entry added.
+    pub every_minutes: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -85,14 +102,31 @@ impl VaultConfig {
 pub struct WebhookConfig {
     pub url: String,
     pub authorization: Option<SecretString>,
-    /// None means all events.
+    /// None means the prototype's events (approved, denied, auto_approved).
     pub events: Option<Vec<String>>,
+    /// Signs each event (Standard Webhooks: `webhook-signature`).
+    pub secret: Option<SigningSecret>,
 }
+
+/// A webhook's signing secret, as configured.
+#[derive(Debug, Clone)]
+pub enum SigningSecret {
+    /// `whsec_` and base64, given inline or through `env:`.
+    Value(SecretString),
+    /// A file holding it, read at each delivery so that it can be rotated
+    /// (agent-vaultd's own config only).
+    File(PathBuf),
+}
+
+/// Events a webhook receives only when it lists them: they are not the
+/// prototype's, whose receivers expect `secret_access` alone.
+pub const OPT_IN_EVENTS: [&str; 2] = ["audit_anchor", "device_paired"];
 
 impl WebhookConfig {
     pub fn wants(&self, action: &str) -> bool {
-        self.events
-            .as_ref()
-            .is_none_or(|events| events.iter().any(|e| e == action))
+        match &self.events {
+            Some(events) => events.iter().any(|e| e == action),
+            None => !OPT_IN_EVENTS.contains(&action),
+        }
     }
 }

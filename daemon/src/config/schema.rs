@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     pub approval: ApprovalSettings,
     #[serde(default)]
     pub access: AccessList,
+    pub audit: Option<RawAudit>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +169,27 @@ pub(super) struct RawWebhook {
     pub url: String,
     pub authorization: Option<String>,
     pub events: Option<RawEvents>,
+    /// The signing secret, `whsec_` and base64 (Standard Webhooks), or an
+    /// `env:` or `file:` reference to one.
+    pub secret: Option<String>,
+}
+
+/// `audit` (agent-vaultd's own config only).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct RawAudit {
+    pub anchor: Option<RawAnchor>,
+}
+
+/// `audit.anchor`: where the chain's head is copied, and how often.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct RawAnchor {
+    pub file: Option<String>,
+    pub ntfy: Option<String>,
+    pub ntfy_token: Option<String>,
+    pub every_events: Option<u64>,
+    pub every_minutes: Option<f64>,
 }
 
 /// `approval`: how long a request stays open and how long a shim waits.

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use agent_vault_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
 
+use crate::audit::anchor::{self, Anchor};
 use crate::broker::{Decided, Operation};
 use crate::clock;
 use crate::config::ApprovalFactor;
@@ -249,18 +250,46 @@ impl Admin for AdminService {
 
     async fn audit_verify(
         &self,
-        _req: Request<pb::AuditVerifyRequest>,
+        req: Request<pb::AuditVerifyRequest>,
     ) -> Result<Response<pb::AuditVerifyReply>, Status> {
-        let _ = self.0.store.flush().await;
+        let anchors: Vec<Anchor> = req
+            .into_inner()
+            .anchors
+            .into_iter()
+            .map(|a| Anchor {
+                seq: a.seq,
+                hash: a.hash,
+                time: a.time,
+            })
+            .collect();
+        if !self.0.store.flush().await {
+            return Err(Status::unavailable(
+                "the latest audit entries could not be stored; see agent-vaultd's log",
+            ));
+        }
+        let positions = anchors
+            .iter()
+            .filter_map(|a| u64::try_from(a.seq).ok())
+            .collect();
         let reader = self.0.reader.clone();
-        let v = tokio::task::spawn_blocking(move || reader.verify())
+        let v = tokio::task::spawn_blocking(move || reader.verify(&positions))
             .await
             .map_err(internal)?
             .map_err(internal)?;
+        let problem = v.problem.or_else(|| {
+            anchor::contradiction(&anchors, v.rows_checked as i64, |seq| {
+                v.hashes_at.get(&(seq as u64)).cloned()
+            })
+        });
         Ok(Response::new(pb::AuditVerifyReply {
-            ok: v.problem.is_none(),
+            ok: problem.is_none(),
             rows_checked: v.rows_checked,
-            problem: v.problem.unwrap_or_default(),
+            anchors_checked: if problem.is_none() {
+                anchors.len() as u64
+            } else {
+                0
+            },
+            problem: problem.unwrap_or_default(),
         }))
     }
 

@@ -2,6 +2,12 @@
 //! store transaction as their audit rows, delivered by this task (never on
 //! an agent's path), and retried with exponential backoff across restarts
 //! until the endpoint answers 2xx.
+//!
+//! Each delivery adds to the queued payload the event's `id` and the audit
+//! chain's head when it was queued (`chain: {seq, hash}`), and, with a
+//! `secret`, signs it (see [`signature`]).
+
+pub mod signature;
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,6 +15,7 @@ use std::time::Duration;
 use crate::audit::store::OutboxItem;
 use crate::audit::writer::StoreCmd;
 use crate::clock;
+use crate::config::SigningSecret;
 use crate::state::AppState;
 
 const BATCH: u32 = 32;
@@ -87,13 +94,37 @@ async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) 
         retry(state, item, "its config is not loaded yet".into());
         return;
     };
+    let event_id = if item.event_id.is_empty() {
+        format!("evt_outbox_{}", item.id)
+    } else {
+        item.event_id.clone()
+    };
+    let body = body(item, &event_id);
     let mut request = client
         .post(&item.url)
         .header("content-type", "application/json")
-        .body(item.payload.clone());
+        .header("webhook-id", &event_id);
     if let Some(auth) = hook.authorization.as_ref() {
         request = request.header("authorization", auth.expose());
     }
+    if let Some(secret) = &hook.secret {
+        let key = match signing_key(secret) {
+            Ok(key) => key,
+            Err(why) => {
+                // Never send unsigned what the receiver expects signed.
+                retry(state, item, why);
+                return;
+            }
+        };
+        let timestamp = clock::now_ms() / 1000;
+        request = request
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature::sign(&key, &event_id, timestamp, body.as_bytes()),
+            );
+    }
+    let request = request.body(body);
     let result = request.send().await;
     let ok = matches!(&result, Ok(r) if r.status().is_success());
     if ok {
@@ -105,6 +136,35 @@ async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) 
         Err(e) => e.without_url().to_string(),
     };
     retry(state, item, why);
+}
+
+/// The queued payload with the event's id and chain position added; the
+/// prototype's fields are left as they are.
+fn body(item: &OutboxItem, event_id: &str) -> String {
+    let Ok(serde_json::Value::Object(mut map)) =
+        serde_json::from_str::<serde_json::Value>(&item.payload)
+    else {
+        return item.payload.clone();
+    };
+    map.insert("id".into(), event_id.into());
+    map.insert(
+        "chain".into(),
+        serde_json::json!({"seq": item.chain_seq, "hash": item.chain_hash}),
+    );
+    serde_json::Value::Object(map).to_string()
+}
+
+/// The key to sign with; a `file:` secret is read now, so a rotated file
+/// takes effect at the next delivery.
+fn signing_key(secret: &SigningSecret) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    let text = match secret {
+        SigningSecret::Value(v) => zeroize::Zeroizing::new(v.expose().to_string()),
+        SigningSecret::File(path) => zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the signing secret {}: {e}", path.display()))?,
+        ),
+    };
+    signature::key(&text).map_err(|why| format!("the signing secret is not usable: {why}"))
 }
 
 fn retry(state: &AppState, item: &OutboxItem, why: String) {
