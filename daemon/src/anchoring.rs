@@ -14,6 +14,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
+use crate::alerts;
 use crate::audit::anchor::{self, Anchor};
 use crate::audit::chain::ChainHead;
 use crate::clock;
@@ -22,34 +23,20 @@ use crate::events;
 use crate::state::AppState;
 
 pub async fn run(state: AppState, config: AnchorConfig) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("agent-vault/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "audit anchoring disabled: cannot build an HTTP client");
-            return;
-        }
+    let Some(client) = alerts::client() else {
+        tracing::error!("audit anchoring disabled: no HTTP client");
+        return;
     };
     if let Some(problem) = check_file(&state, &config).await {
         tracing::error!(%problem, "the audit log does not match its last anchor");
         events::record_plain(&state, "anchor_mismatch", "", &problem, None);
-        if let Some(url) = &config.ntfy {
-            let text =
-                format!("agent-vault: the audit log does not match its last anchor: {problem}");
-            post_ntfy(
-                &client,
-                url,
-                &config,
-                text,
-                "agent-vault audit log changed",
-                "5",
-            )
-            .await;
-        }
+        alerts::raise(
+            &state,
+            "audit_anchor",
+            "agent-vault audit log changed",
+            format!("agent-vault: the audit log does not match its last anchor: {problem}"),
+            serde_json::json!({"timestamp": clock::iso(clock::now_ms()), "mismatch": problem}),
+        );
     }
     let mut head = state.store.head();
     let every = Duration::from_secs_f64(config.every_minutes * 60.0);
@@ -112,7 +99,8 @@ async fn anchor(
         }
     }
     if let Some(url) = &config.ntfy {
-        post_ntfy(client, url, config, line, "agent-vault audit anchor", "1").await;
+        let token = config.ntfy_token.as_ref();
+        alerts::post_ntfy(client, url, token, line, "agent-vault audit anchor", "1").await;
     }
     events::notify_own_webhooks(
         state,
@@ -130,36 +118,6 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(text.as_bytes())?;
     f.sync_data()
-}
-
-/// Publishes to an ntfy topic (<https://docs.ntfy.sh/publish/>): the body
-/// is the message, `Title` and `Priority` (1 min .. 5 max) are headers.
-async fn post_ntfy(
-    client: &reqwest::Client,
-    url: &str,
-    config: &AnchorConfig,
-    body: String,
-    title: &str,
-    priority: &str,
-) {
-    let mut request = client
-        .post(url)
-        .header("Title", title)
-        .header("Priority", priority)
-        .header("Tags", "lock")
-        .body(body);
-    if let Some(token) = &config.ntfy_token {
-        request = request.bearer_auth(token.expose());
-    }
-    match request.send().await {
-        Ok(r) if r.status().is_success() => {}
-        Ok(r) => {
-            tracing::warn!(status = %r.status(), "ntfy refused the audit anchor; will try again at the next one")
-        }
-        Err(e) => {
-            tracing::warn!(error = %e.without_url(), "cannot reach ntfy for the audit anchor; will try again at the next one")
-        }
-    }
 }
 
 /// Compares the log with the last anchor in the anchor file, if any.

@@ -6,6 +6,7 @@
 //! SIGTERM/SIGINT and shuts everything down along one path.
 
 pub mod access;
+pub mod alerts;
 pub mod anchoring;
 pub mod attempts;
 pub mod audit;

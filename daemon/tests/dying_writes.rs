@@ -4,6 +4,7 @@
 //! The test re-runs its own executable as the writer process (selected by an
 //! environment variable), so the kill hits a real process mid-write.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -56,6 +57,16 @@ fn a_killed_writer_leaves_the_old_or_the_new_file() -> Result<(), Box<dyn std::e
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;
+        // Kill it mid-write, not before it started: a busy machine may take
+        // longer to start the process than the random delay below. Every
+        // finished write replaces the file (a new inode).
+        let before = std::fs::metadata(&path)?.ino();
+        let started = std::time::Instant::now();
+        while std::fs::metadata(&path)?.ino() == before
+            && started.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;

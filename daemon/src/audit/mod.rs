@@ -20,9 +20,8 @@ pub struct AuditEvent {
     pub timestamp_ms: i64,
     pub secret_name: String,
     pub reason: String,
-    /// approved, denied, auto_approved, expired, cancelled, written,
-    /// write_failed, not_found, refused, paired, pair_approved, pair_denied,
-    /// device_revoked, revoked.
+    /// One of the actions the README lists under "Audit log" (approved,
+    /// denied, auto_approved, …, anchor_mismatch).
     pub action: String,
     pub scope: String,
     pub ttl_expires_ms: Option<i64>,

@@ -11,6 +11,7 @@ mod auth;
 mod pages;
 pub mod ratelimit;
 mod routes;
+mod watch;
 
 use axum::Router;
 use axum::extract::Request;

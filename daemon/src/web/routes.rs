@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::auth::{cookie, device, set_cookie};
 use super::pages;
 use super::{CLAIM_COOKIE, DEVICE_COOKIE};
+use crate::alerts;
 use crate::broker::{DecideError, Decided};
 use crate::clock;
 use crate::config::ApprovalFactor;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/totp/reset", post(totp_reset))
         .route("/static/passkey.js", get(passkey_js))
         .route("/static/device.js", get(device_js))
+        .route("/watch", get(super::watch::watch))
         .route("/passkeys", get(passkeys_page))
         .route("/passkeys/register/start", post(passkey_register_start))
         .route("/passkeys/register/finish", post(passkey_register_finish))
@@ -371,13 +373,7 @@ async fn pair_claim(
             // Stored before the browser gets its credential.
             let _ = state.store.flush().await;
             tracing::info!(device = %device_id, "device paired");
-            events::record_plain(
-                &state,
-                "paired",
-                &device_id,
-                &format!("label {label}"),
-                None,
-            );
+            alerts::device_paired(&state, &device_id, &format!("label {label}"));
             with_cookie(
                 Redirect::to("/").into_response(),
                 set_cookie(&state, DEVICE_COOKIE, &cookie, DEVICE_MAX_AGE_S),
@@ -412,13 +408,7 @@ async fn pair_wait(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Ok(Some((device_id, cookie, by))) => {
             let _ = state.store.flush().await;
             tracing::info!(device = %device_id, approved_by = %by, "device paired");
-            events::record_plain(
-                &state,
-                "paired",
-                &device_id,
-                &format!("approved by device {by}"),
-                None,
-            );
+            alerts::device_paired(&state, &device_id, &format!("approved by device {by}"));
             let res = with_cookie(
                 Redirect::to("/").into_response(),
                 set_cookie(&state, DEVICE_COOKIE, &cookie, DEVICE_MAX_AGE_S),
