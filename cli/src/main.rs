@@ -387,7 +387,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("AUDIT LOG TAMPERED: {}", v.problem);
             }
             if !v.ok {
-                std::process::exit(1);
+                // Said above; the exit status tells scripts.
+                return Err(Tampered.into());
             }
         }
         Command::Approve {
@@ -560,11 +561,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `audit verify` found a problem (already printed): exit 1.
+#[derive(Debug)]
+struct Tampered;
+
+impl std::fmt::Display for Tampered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the audit log was tampered with")
+    }
+}
+
+impl std::error::Error for Tampered {}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli).await.context("agent-vault") {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.root_cause().downcast_ref::<Tampered>().is_some() => {
+            std::process::ExitCode::FAILURE
+        }
         Err(e) => {
             let msg = match e.root_cause().downcast_ref::<tonic::Status>() {
                 Some(s) => s.message().to_string(),

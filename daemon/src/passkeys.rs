@@ -56,8 +56,10 @@ pub struct StoredPasskey {
 }
 
 impl StoredPasskey {
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.passkey).unwrap_or_default()
+    /// The passkey as stored; an error (never an empty string) if it
+    /// cannot be serialized, so that the store refuses the batch.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&self.passkey)
     }
 }
 

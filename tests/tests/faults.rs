@@ -168,3 +168,39 @@ async fn an_approval_the_audit_log_cannot_record_releases_nothing() -> Result<()
     agent.stop().await;
     Ok(())
 }
+
+/// A pairing the database cannot store (a trigger stands in for a full
+/// disk) pairs nothing: the browser gets no credential and a clear page, no
+/// device is listed, and once the database works a new link pairs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pairing_the_database_cannot_store_pairs_nothing() -> Result<()> {
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    rusqlite::Connection::open(home.db())?.execute_batch(
+        "CREATE TRIGGER full_disk BEFORE INSERT ON devices \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )?;
+    let link = Approver::link(&home)?;
+    let res = http()
+        .post(&link)
+        .form(&[("label", "phone"), ("proof", new_proof().as_str())])
+        .send()
+        .await?;
+    assert_eq!(res.status(), 503);
+    assert!(set_cookie(&res, "av_device").is_none());
+    assert!(res.text().await?.contains("could not be stored"));
+    assert_eq!(
+        home.cli_json(&["devices"])?.as_array().map(Vec::len),
+        Some(0)
+    );
+
+    rusqlite::Connection::open(home.db())?.execute_batch("DROP TRIGGER full_disk")?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+    let (status, _) = approver.page("/").await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        home.cli_json(&["devices"])?.as_array().map(Vec::len),
+        Some(1)
+    );
+    Ok(())
+}

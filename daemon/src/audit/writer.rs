@@ -578,7 +578,8 @@ fn write_batch(
                     k.id,
                     k.device_id,
                     k.rp_id,
-                    k.to_json(),
+                    k.to_json()
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
                     k.created_ms
                 ])?;
             }

@@ -210,8 +210,12 @@ impl Admin for AdminService {
             0 => 20,
             n => n.min(10_000),
         };
-        // Show what was sent before; a failed batch is in the daemon's log.
-        let _ = self.0.store.flush().await;
+        // Show what was sent before.
+        if !self.0.store.flush().await {
+            return Err(Status::unavailable(
+                "the latest audit entries could not be stored; see agent-vaultd's log",
+            ));
+        }
         let reader = self.0.reader.clone();
         let rows = tokio::task::spawn_blocking(move || reader.recent(limit))
             .await

@@ -371,7 +371,9 @@ async fn pair_claim(
     {
         Ok(PairOutcome::Paired { device_id, cookie }) => {
             // Stored before the browser gets its credential.
-            let _ = state.store.flush().await;
+            if !state.store.flush().await {
+                return not_stored(&state, &device_id);
+            }
             tracing::info!(device = %device_id, "device paired");
             alerts::device_paired(&state, &device_id, &format!("label {label}"));
             with_cookie(
@@ -399,6 +401,21 @@ async fn pair_claim(
     }
 }
 
+/// A pairing whose device could not be stored: undone, and said so; the
+/// browser gets no credential.
+fn not_stored(state: &AppState, device_id: &str) -> Response {
+    tracing::error!(device = %device_id, "a new device could not be stored; pairing undone");
+    state.devices.revoke(device_id, false);
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::message(
+            "Not paired",
+            "The pairing could not be stored, so it was undone. See agent-vaultd's log, then pair again with a new link.",
+            "bad",
+        ),
+    )
+}
+
 async fn pair_wait(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(claim) = cookie(&headers, CLAIM_COOKIE) else {
         return unauthorized();
@@ -406,7 +423,9 @@ async fn pair_wait(State(state): State<AppState>, headers: HeaderMap) -> Respons
     match state.devices.poll_claim(&claim, clock::now_ms()) {
         Ok(None) => page(StatusCode::OK, pages::pair_waiting()),
         Ok(Some((device_id, cookie, by))) => {
-            let _ = state.store.flush().await;
+            if !state.store.flush().await {
+                return not_stored(&state, &device_id);
+            }
             tracing::info!(device = %device_id, approved_by = %by, "device paired");
             alerts::device_paired(&state, &device_id, &format!("approved by device {by}"));
             let res = with_cookie(
@@ -487,7 +506,16 @@ async fn grant_revoke(
     };
     decisions::revoke(&state, &RevokeTarget::Id(form.id), &me.id);
     // Ended at once in memory; on disk before the page says so.
-    let _ = state.store.flush().await;
+    if !state.store.flush().await {
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::message(
+                "Not stored",
+                "The window ended now, but that could not be stored, so it may come back when agent-vaultd restarts. See agent-vaultd's log, then revoke it again.",
+                "bad",
+            ),
+        );
+    }
     Redirect::to("/").into_response()
 }
 

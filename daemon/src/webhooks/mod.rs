@@ -53,8 +53,11 @@ pub async fn run(state: AppState) {
             deliver(&state, &client, item).await;
         }
         // Let the writer commit our results before looking again.
-        // (A failed batch is logged by the writer; the outbox is retried.)
-        let _ = state.store.flush().await;
+        if !state.store.flush().await {
+            // The writer logged why. Deliveries whose result was not
+            // stored are sent again; receivers deduplicate by event id.
+            tracing::warn!("webhook results not stored; those events will be sent again");
+        }
         if due.len() as u32 == BATCH {
             continue;
         }
