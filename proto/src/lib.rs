@@ -9,7 +9,6 @@ pub mod anchor;
 pub mod client;
 pub mod paths;
 pub mod project;
-pub mod quiet;
 
 /// A QR code of `text` drawn with Unicode half blocks, for a terminal.
 #[cfg(feature = "qr")]

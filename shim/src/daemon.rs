@@ -83,8 +83,7 @@ fn spawn_daemon(state_dir: &Path) -> std::io::Result<()> {
         .stderr(log)
         // Its own process group: the agent's Ctrl-C or exit does not stop it.
         .process_group(0);
-    // Not in the shim's batch scheduling class.
-    crate::sched::spawning_normal(|| daemon.spawn())?;
+    daemon.spawn()?;
     Ok(())
 }
 

@@ -2,10 +2,7 @@
 //! and holds no secret at rest; each tool call is forwarded to agent-vaultd.
 
 mod daemon;
-mod sched;
 mod server;
-mod stdio;
-mod transport;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
@@ -22,6 +19,7 @@ async fn main() -> std::process::ExitCode {
     let filter = filter
         .with_target("rmcp", LevelFilter::WARN)
         .with_target("h2", LevelFilter::WARN)
+        .with_target("hyper", LevelFilter::WARN)
         .with_target("tonic", LevelFilter::WARN);
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -33,9 +31,6 @@ async fn main() -> std::process::ExitCode {
         )
         .with(filter)
         .init();
-    // While this is the only thread (a current-thread runtime), so that
-    // any thread started later inherits the class.
-    sched::relay_class();
     if std::env::args().any(|a| a == "--version" || a == "-V") {
         println!("agent-vault-mcp {}", agent_vault_proto::VERSION);
         return std::process::ExitCode::SUCCESS;

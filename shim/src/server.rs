@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use agent_vault_proto::client::Link as Transport;
 use agent_vault_proto::client::{ConnectError, Connection};
 use agent_vault_proto::pb::{self, agent_client::AgentClient};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -25,6 +24,7 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router,
 };
 use serde::Deserialize;
+use tonic::transport::Channel as Transport;
 use tonic::{Code, Status};
 
 use crate::daemon;
@@ -524,11 +524,7 @@ impl ServerHandler for Shim {
 
 pub async fn run() -> anyhow::Result<()> {
     let socket = agent_vault_proto::paths::socket_path()?;
-    // Pipes and Unix sockets are read and written on the reactor; see stdio.rs.
-    let (reader, writer, kind) = crate::stdio::transport();
-    tracing::debug!(?kind, "stdio transport");
-    let transport = crate::transport::Lines::new(reader, writer);
-    let service = match Shim::new(socket).serve(transport).await {
+    let service = match Shim::new(socket).serve(rmcp::transport::stdio()).await {
         Ok(s) => s,
         // The client went away before initializing: nothing to serve.
         Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),

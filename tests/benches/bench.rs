@@ -185,7 +185,7 @@ async fn open_window(home: &Home, daemon: &Daemon) -> Result<Approver> {
 async fn grpc_session(
     home: &Home,
 ) -> Result<(
-    pb::agent_client::AgentClient<agent_vault_proto::client::Link>,
+    pb::agent_client::AgentClient<tonic::transport::Channel>,
     String,
 )> {
     let conn = agent_vault_proto::client::connect(&home.socket(), "bench").await?;
@@ -230,7 +230,7 @@ async fn grpc_latency(home: &Home, calls: usize) -> Result<Vec<Duration>> {
 
 /// `calls` sequential auto-approved gets on one session, each timed.
 async fn timed_gets(
-    agent: &mut pb::agent_client::AgentClient<agent_vault_proto::client::Link>,
+    agent: &mut pb::agent_client::AgentClient<tonic::transport::Channel>,
     session: &str,
     calls: usize,
 ) -> Result<Vec<Duration>> {

@@ -222,13 +222,6 @@ async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
                 .is_some_and(|c| c.ends_with(".agent-vault.config.json"))),
         "the daemon's own config is its own, not the agent's project: {status}"
     );
-    // The shim runs in the batch class; the daemon it started does not
-    // inherit it (see shim/src/sched.rs).
-    let classes = scheduling_policies(pid as u32)?;
-    assert!(
-        !classes.is_empty() && classes.iter().all(|&p| p == SCHED_OTHER),
-        "{classes:?}"
-    );
     agent.stop().await;
     // Detached: it outlives the shim.
     assert_eq!(
@@ -428,102 +421,29 @@ async fn a_vanished_shim_has_its_pending_requests_cancelled() -> Result<()> {
     Ok(())
 }
 
-/// A shim on Unix-socket stdio, as Node-based agents spawn it: its client,
-/// its process and its pid.
-async fn shim_on_sockets(home: &Home) -> Result<(Agent, tokio::process::Child, u32)> {
+/// A shim on Unix-socket stdio, as Node-based agents spawn it: its client
+/// and its process.
+async fn shim_on_sockets(home: &Home) -> Result<(Agent, tokio::process::Child)> {
     let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
     cmd.current_dir(&home.project);
-    let (agent, child) = Agent::spawn_with_sockets(cmd).await?;
-    let pid = child.id().unwrap_or(0);
-    Ok((agent, child, pid))
+    Agent::spawn_with_sockets(cmd).await
 }
 
 /// Node-based agents (Claude Code among them) give the shim Unix socket
-/// pairs, not pipes. They are served on the reactor, on the shim's one
-/// thread (tokio's blocking stdio would add a pool thread per stream), and
-/// the shim still exits as soon as its agent goes away.
+/// pairs, not pipes. They are served like pipes, and the shim still exits
+/// as soon as its agent goes away.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_shim_on_unix_socket_stdio_serves_on_one_thread_and_exits_with_its_agent() -> Result<()> {
+async fn a_shim_on_unix_socket_stdio_serves_and_exits_with_its_agent() -> Result<()> {
     let home = Home::new()?;
     let _daemon = home.start_daemon()?;
-    let (agent, mut child, pid) = shim_on_sockets(&home).await?;
+    let (agent, mut child) = shim_on_sockets(&home).await?;
     for _ in 0..20 {
         let r = agent.call("list_secrets", json!({})).await?;
         assert!(!r.is_error && r.text().contains("API_KEY"), "{r:?}");
     }
-    assert_eq!(
-        proc_status(pid, "Threads:"),
-        Some(1),
-        "the shim should not need a blocking stdio thread"
-    );
     agent.stop().await;
     let status = tokio::time::timeout(Duration::from_secs(1), child.wait()).await??;
     assert!(status.success(), "{status}");
-    Ok(())
-}
-
-const SCHED_OTHER: u32 = 0;
-const SCHED_BATCH: u32 = 3;
-
-/// The scheduling policy of each thread of a process (from
-/// /proc/<pid>/task/<tid>/stat).
-fn scheduling_policies(pid: u32) -> Result<Vec<u32>> {
-    let mut policies = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let stat = task?.path().join("stat");
-        let policy = proc_stat_fields(&stat)
-            .and_then(|f| f.get(38)?.parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no policy in {}", stat.display()))?;
-        policies.push(policy);
-    }
-    Ok(policies)
-}
-
-/// The shim runs in the batch scheduling class (shim/src/sched.rs): its
-/// wake-ups do not preempt the agent or the daemon. The class is a property
-/// of each thread; the shim serves on one.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_shim_runs_in_the_batch_scheduling_class() -> Result<()> {
-    let home = Home::new()?;
-    let _daemon = home.start_daemon()?;
-    let (agent, mut child, pid) = shim_on_sockets(&home).await?;
-    let r = agent.call("list_secrets", json!({})).await?;
-    assert!(!r.is_error, "{r:?}");
-    let shim = scheduling_policies(pid)?;
-    assert!(
-        !shim.is_empty() && shim.iter().all(|&p| p == SCHED_BATCH),
-        "{shim:?}"
-    );
-    // Our own class is untouched: the shim changed only itself.
-    let ours = scheduling_policies(std::process::id())?;
-    assert!(ours.iter().all(|&p| p == SCHED_OTHER), "{ours:?}");
-    agent.stop().await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await?;
-    Ok(())
-}
-
-/// A class someone chose for the shim is theirs: started under
-/// `chrt --idle`, it stays in SCHED_IDLE.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_scheduling_class_chosen_for_the_shim_is_kept() -> Result<()> {
-    const SCHED_IDLE: u32 = 5;
-    let home = Home::new()?;
-    let _daemon = home.start_daemon()?;
-    let mut cmd = tokio::process::Command::from(home.command(std::path::Path::new("chrt")));
-    cmd.arg("--idle")
-        .arg("0")
-        .arg(bin("agent-vault-mcp"))
-        .current_dir(&home.project);
-    let (agent, mut child) = Agent::spawn_with_sockets(cmd).await?;
-    let r = agent.call("list_secrets", json!({})).await?;
-    assert!(!r.is_error, "{r:?}");
-    let shim = scheduling_policies(child.id().unwrap_or(0))?;
-    assert!(
-        !shim.is_empty() && shim.iter().all(|&p| p == SCHED_IDLE),
-        "{shim:?}"
-    );
-    agent.stop().await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await?;
     Ok(())
 }
 
