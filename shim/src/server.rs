@@ -524,7 +524,12 @@ impl ServerHandler for Shim {
 
 pub async fn run() -> anyhow::Result<()> {
     let socket = agent_vault_proto::paths::socket_path()?;
-    let service = match Shim::new(socket).serve(rmcp::transport::stdio()).await {
+    // rmcp's stdio transport; on pipes (how MCP clients spawn servers) it
+    // reads and writes them on the reactor instead of a blocking thread.
+    let service = match Shim::new(socket)
+        .serve(rmcp::transport::io::stdio_pipes())
+        .await
+    {
         Ok(s) => s,
         // The client went away before initializing: nothing to serve.
         Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
