@@ -16,12 +16,13 @@ use crate::clock;
 use crate::config::{TtlScope, parse_config, restrict_project};
 use crate::devices::random_id;
 use crate::events::{self, Decision};
-use crate::grants::{Binding, VaultId};
+use crate::grants::Binding;
 use crate::providers::Provider;
 use crate::providers::ProviderError;
 use crate::secret::{SecretString, mask};
 use crate::session::{MAX_SESSIONS_PER_UID, Requester, Session, WATCH_GRACE_MS};
 use crate::state::{AppState, Project};
+use crate::vault_id::VaultId;
 
 pub const MAX_REASON_BYTES: usize = 4096;
 pub const MAX_NAMES: usize = 100;

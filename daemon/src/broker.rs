@@ -14,9 +14,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::config::{ApprovalFactor, TtlScope};
-use crate::grants::{Binding, VaultId};
+use crate::grants::Binding;
 use crate::secret::SecretString;
 use crate::session::Session;
+use crate::vault_id::VaultId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
@@ -499,7 +500,7 @@ mod tests {
         Arc::new(Session {
             id: id.into(),
             requester: Requester::default(),
-            project: crate::state::ProjectKey {
+            project: crate::vault_id::ProjectKey {
                 owner: None,
                 path: "/p".into(),
             },

@@ -1,10 +1,10 @@
 //! The approver's side: approve or deny a pending request (once), open the
 //! approval window, apply an approved write, record it all.
 
-use crate::audit::writer::StoreCmd;
 use crate::broker::{DecideError, Decided, Operation, PendingApproval};
 use crate::clock;
 use crate::config::TtlScope;
+use crate::db::StoreCmd;
 use crate::devices::random_id;
 use crate::events::{self, Decision};
 use crate::grants::{Grant, RevokeTarget};
@@ -175,7 +175,7 @@ fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {
     };
     let mut grants = state.grants();
     for g in new {
-        state.store.send(StoreCmd::PutGrant(g.clone()));
+        state.store.send(StoreCmd::PutGrant(Box::new(g.to_row())));
         grants.insert(g);
     }
 }

@@ -25,8 +25,8 @@ use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::audit::store::DeviceRecord;
-use crate::audit::writer::{StoreCmd, StoreTx};
+use crate::db::devices::DeviceRow;
+use crate::db::{StoreCmd, StoreTx};
 
 pub const PAIRING_TTL_MS: i64 = 5 * 60 * 1000;
 /// A device unused for this long must pair again.
@@ -154,7 +154,7 @@ fn totp_of(secret: &[u8]) -> Result<totp_rs::Totp, TotpError> {
 
 struct Inner {
     totp: Option<Totp>,
-    devices: HashMap<String, DeviceRecord>,
+    devices: HashMap<String, DeviceRow>,
     /// sha256(token) -> expiry; removed when used.
     /// Link hash → (expiry, direct). A direct link pairs at once while no
     /// device is paired; it is only ever given where an agent cannot see
@@ -170,13 +170,13 @@ pub struct Devices {
 }
 
 impl Devices {
-    pub fn new(existing: Vec<DeviceRecord>, store: StoreTx) -> Self {
+    pub fn new(existing: Vec<DeviceRow>, store: StoreTx) -> Self {
         Self::with_totp(existing, None, store)
     }
 
     /// As `new`, with the enrolled authenticator (secret, last step).
     pub fn with_totp(
-        existing: Vec<DeviceRecord>,
+        existing: Vec<DeviceRow>,
         totp: Option<(Vec<u8>, u64)>,
         store: StoreTx,
     ) -> Self {
@@ -203,7 +203,7 @@ impl Devices {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn list(&self) -> Vec<DeviceRecord> {
+    pub fn list(&self) -> Vec<DeviceRow> {
         let mut v: Vec<_> = self.inner().devices.values().cloned().collect();
         v.sort_by_key(|d| d.paired_at_ms);
         v
@@ -241,10 +241,10 @@ impl Devices {
         label: &str,
         proof_hash: Option<Vec<u8>>,
         now_ms: i64,
-    ) -> (DeviceRecord, String) {
+    ) -> (DeviceRow, String) {
         let id = random_id(8);
         let secret = random_token(32);
-        let record = DeviceRecord {
+        let record = DeviceRow {
             id: id.clone(),
             label: label.to_string(),
             secret_hash: sha256(secret.as_bytes()),
@@ -283,7 +283,7 @@ impl Devices {
             }
             let (record, cookie) = Self::create_device(&mut inner, label, proof_hash, now_ms);
             let device_id = record.id.clone();
-            self.store.send(StoreCmd::PutDevice(record));
+            self.store.send(StoreCmd::PutDevice(Box::new(record)));
             return Ok(PairOutcome::Paired { device_id, cookie });
         }
         // Forget pairing requests long past their expiry.
@@ -365,14 +365,14 @@ impl Devices {
                     r.state = PairState::Completed;
                 }
                 let device_id = record.id.clone();
-                self.store.send(StoreCmd::PutDevice(record));
+                self.store.send(StoreCmd::PutDevice(Box::new(record)));
                 Ok(Some((device_id, cookie, by)))
             }
         }
     }
 
     /// The device a cookie value belongs to, checked in constant time.
-    pub fn authenticate(&self, cookie: &str, now_ms: i64) -> Option<DeviceRecord> {
+    pub fn authenticate(&self, cookie: &str, now_ms: i64) -> Option<DeviceRow> {
         let (id, secret) = cookie.split_once('.')?;
         let mut inner = self.inner();
         let device = inner.devices.get_mut(id)?;
@@ -510,7 +510,7 @@ mod tests {
 
     fn devices() -> (Devices, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let (tx, _h) = crate::audit::writer::start(
+        let (tx, _h) = crate::db::start(
             &dir.path().join("d.db"),
             Arc::new(tokio::sync::Notify::new()),
         )

@@ -3,12 +3,13 @@
 //! plus additional fields. Both go through the single store writer.
 
 use crate::audit::AuditEvent;
-use crate::audit::writer::StoreCmd;
 use crate::broker::{Operation, PendingApproval};
 use crate::clock;
-use crate::grants::VaultId;
+use crate::db::StoreCmd;
+use crate::db::outbox::NewDelivery;
 use crate::session::Requester;
 use crate::state::AppState;
+use crate::vault_id::VaultId;
 
 /// One decision about one or more secrets.
 pub struct Decision<'a> {
@@ -70,7 +71,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
     if !matches!(d.action, "approved" | "denied" | "auto_approved") {
         return;
     }
-    let Some(project) = state.project(&crate::state::ProjectKey::of_vault(d.vault)) else {
+    let Some(project) = state.project(&crate::vault_id::ProjectKey::of_vault(d.vault)) else {
         return;
     };
     for (i, hook) in project.config.webhooks.iter().enumerate() {
@@ -102,14 +103,14 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             "device": (!d.device_id.is_empty()).then_some(d.device_id),
             "approvalDigest": (!d.approval_digest.is_empty()).then_some(d.approval_digest),
         });
-        state.store.send(StoreCmd::Webhook {
+        state.store.send(StoreCmd::Webhook(Box::new(NewDelivery {
             event_id: event_id(),
             config_path: d.vault.config.to_string(),
             hook_index: i,
             url: hook.url.clone(),
             payload: payload.to_string(),
             now_ms: d.now_ms,
-        });
+        })));
     }
 }
 
@@ -132,14 +133,14 @@ pub fn notify_own_webhooks(state: &AppState, event: &str, mut payload: serde_jso
     let now_ms = clock::now_ms();
     for (i, hook) in own.config.webhooks.iter().enumerate() {
         if hook.wants(event) {
-            state.store.send(StoreCmd::Webhook {
+            state.store.send(StoreCmd::Webhook(Box::new(NewDelivery {
                 event_id: event_id(),
                 config_path: own.config.path.to_string_lossy().into_owned(),
                 hook_index: i,
                 url: hook.url.clone(),
                 payload: payload.to_string(),
                 now_ms,
-            });
+            })));
         }
     }
 }

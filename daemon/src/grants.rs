@@ -9,31 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::TtlScope;
-
-/// A vault's identity: its config file, its name, and who registered that
-/// config (`None`: the daemon's own config; `Some(uid)`: a project config
-/// that uid's shim registered, which is that uid's alone).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct VaultId {
-    pub config: Arc<str>,
-    pub name: Arc<str>,
-    pub owner: Option<u32>,
-}
-
-impl VaultId {
-    /// A vault of the daemon's own config.
-    pub fn new(config: &str, name: &str) -> Self {
-        Self::owned(config, name, None)
-    }
-
-    pub fn owned(config: &str, name: &str, owner: Option<u32>) -> Self {
-        Self {
-            config: config.into(),
-            name: name.into(),
-            owner,
-        }
-    }
-}
+use crate::db::grants::GrantRow;
+use crate::vault_id::VaultId;
 
 /// What an approval was given for beyond the vault's name: who asked, the
 /// vault's definition as it was shown, and the concrete source its values
@@ -77,6 +54,41 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// The window as it is stored.
+    pub fn to_row(&self) -> GrantRow {
+        GrantRow {
+            id: self.id.clone(),
+            config_path: self.vault.config.to_string(),
+            vault: self.vault.name.to_string(),
+            owner_uid: self.vault.owner,
+            requester_uid: self.binding.uid,
+            definition: self.binding.definition.to_string(),
+            source: self.binding.source.to_string(),
+            scope: self.scope.as_str().to_string(),
+            name: self.name.clone(),
+            session: self.session.clone(),
+            expires_at_ms: self.expires_at_ms,
+        }
+    }
+
+    /// A stored window. A scope this build does not know is read as
+    /// `secret`, the narrowest.
+    pub fn from_row(r: GrantRow) -> Self {
+        Self {
+            id: r.id,
+            vault: VaultId::owned(&r.config_path, &r.vault, r.owner_uid),
+            binding: Binding {
+                uid: r.requester_uid,
+                definition: r.definition.into(),
+                source: r.source.into(),
+            },
+            scope: TtlScope::parse(&r.scope).unwrap_or(TtlScope::Secret),
+            name: r.name,
+            session: r.session,
+            expires_at_ms: r.expires_at_ms,
+        }
+    }
+
     fn key(&self) -> GrantKey {
         GrantKey {
             config: self.vault.config.clone(),

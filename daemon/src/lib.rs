@@ -13,6 +13,7 @@ pub mod audit;
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod db;
 pub mod decisions;
 pub mod devices;
 pub mod events;
@@ -30,6 +31,7 @@ pub mod socket;
 pub mod state;
 pub mod text;
 pub mod tunnel;
+pub mod vault_id;
 pub mod web;
 pub mod webhooks;
 
@@ -44,13 +46,13 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::store::Store;
-use crate::audit::writer::StoreCmd;
 use crate::broker::Broker;
 use crate::config::{AccessList, ProjectConfig, UserRefList};
+use crate::db::Store;
+use crate::db::StoreCmd;
 use crate::devices::Devices;
 use crate::events::Decision;
-use crate::grants::Grants;
+use crate::grants::{Grant, Grants};
 use crate::state::{AppState, DaemonPaths, Inner, Project};
 
 /// What `main` passes in.
@@ -153,14 +155,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let _lock = socket::lock(&socket_path)?;
 
     let db = state_dir.join("agent-vault.db");
-    audit::store::prepare_files(&db)?;
+    db::schema::prepare_files(&db)?;
     let webhooks_queued = Arc::new(Notify::new());
-    let (store, writer) = audit::writer::start(&db, webhooks_queued.clone())?;
+    let (store, writer) = db::start(&db, webhooks_queued.clone())?;
     let reader = Arc::new(Store::open(&db)?);
     let now = clock::now_ms();
     let mut grants = Grants::default();
     for g in reader.grants(now)? {
-        grants.insert(g);
+        grants.insert(Grant::from_row(g));
     }
     let devices = Devices::with_totp(reader.devices()?, reader.totp()?, store.clone());
 
@@ -179,7 +181,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let passkeys = passkeys::Passkeys::new(
         &tunnel.base_url,
         tunnel.stable,
-        reader.passkeys()?,
+        passkeys::parse_rows(reader.passkeys()?),
         store.clone(),
     );
     if let Err(why) = passkeys.availability() {
@@ -376,7 +378,7 @@ pub fn ephemeral_state(
     let config = config::load_config(&config_path, &|_| None)?;
     let db = dir.join("agent-vault.db");
     let webhooks_queued = Arc::new(Notify::new());
-    let (store, writer) = audit::writer::start(&db, webhooks_queued.clone())?;
+    let (store, writer) = db::start(&db, webhooks_queued.clone())?;
     let reader = Arc::new(Store::open(&db)?);
     let devices = Devices::new(Vec::new(), store.clone());
     let base = "http://localhost:1";

@@ -36,8 +36,9 @@ use webauthn_rs::prelude::{
     Webauthn, WebauthnBuilder,
 };
 
-use crate::audit::writer::{StoreCmd, StoreTx};
 use crate::broker::PendingApproval;
+use crate::db::passkeys::PasskeyRow;
+use crate::db::{StoreCmd, StoreTx};
 
 /// How long a started ceremony may take.
 pub const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
@@ -56,11 +57,59 @@ pub struct StoredPasskey {
 }
 
 impl StoredPasskey {
-    /// The passkey as stored; an error (never an empty string) if it
-    /// cannot be serialized, so that the store refuses the batch.
-    pub fn to_json(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(&self.passkey)
+    /// The passkey as it is stored.
+    pub fn to_row(&self) -> Result<PasskeyRow, PasskeyError> {
+        row_of(
+            &self.id,
+            &self.device_id,
+            &self.rp_id,
+            self.created_ms,
+            &self.passkey,
+        )
     }
+}
+
+/// A row holding `passkey`'s serialized form; an error (never an empty
+/// passkey) if it cannot be serialized.
+fn row_of(
+    id: &str,
+    device_id: &str,
+    rp_id: &str,
+    created_ms: i64,
+    passkey: &impl serde::Serialize,
+) -> Result<PasskeyRow, PasskeyError> {
+    let passkey = serde_json::to_string(passkey).map_err(|e| {
+        tracing::error!(passkey = %id, error = %e, "a passkey could not be serialized; not stored");
+        PasskeyError::Unstorable
+    })?;
+    Ok(PasskeyRow {
+        id: id.to_string(),
+        device_id: device_id.to_string(),
+        rp_id: rp_id.to_string(),
+        passkey,
+        created_ms,
+    })
+}
+
+/// The stored passkeys. A row that no longer parses is skipped with a
+/// warning (that passkey then has to be registered again), rather than
+/// stopping the daemon.
+pub fn parse_rows(rows: Vec<PasskeyRow>) -> Vec<StoredPasskey> {
+    rows.into_iter()
+        .filter_map(|r| match serde_json::from_str(&r.passkey) {
+            Ok(passkey) => Some(StoredPasskey {
+                id: r.id,
+                device_id: r.device_id,
+                rp_id: r.rp_id,
+                created_ms: r.created_ms,
+                passkey,
+            }),
+            Err(e) => {
+                tracing::warn!(passkey = %r.id, error = %e, "a stored passkey no longer parses; skipped");
+                None
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -75,6 +124,8 @@ pub enum PasskeyError {
         "no passkey check is under way for this on this device, or it took longer than 5 minutes; press the button again"
     )]
     NoCeremony,
+    #[error("the passkey could not be stored; nothing was changed, try again")]
+    Unstorable,
     #[error("the passkey check failed ({0}); nothing was approved")]
     Refused(String),
     #[error(
@@ -310,14 +361,14 @@ impl Passkeys {
             created_ms: now_ms,
             passkey,
         };
+        let row = stored.to_row()?;
         let mut inner = self.inner();
         if inner.keys.iter().any(|k| k.id == stored.id) {
             return Err(PasskeyError::Refused(
                 "this passkey is already registered".into(),
             ));
         }
-        self.store
-            .send(StoreCmd::PutPasskey(Box::new(stored.clone())));
+        self.store.send(StoreCmd::PutPasskey(Box::new(row)));
         let id = stored.id.clone();
         inner.keys.push(stored);
         Ok(id)
@@ -396,9 +447,19 @@ impl Passkeys {
             .find(|k| k.device_id == device_id && k.passkey.cred_id() == result.cred_id())
             && k.passkey.update_credential(&result) == Some(true)
         {
-            self.store.send(StoreCmd::PutPasskey(Box::new(k.clone())));
+            // The counter only moves forward: a copy that cannot be stored
+            // leaves the stored, lower one, which a later assertion also
+            // passes. The approval itself is recorded by the caller.
+            if let Ok(row) = k.to_row() {
+                self.store.send(StoreCmd::PutPasskey(Box::new(row)));
+            }
         }
         Ok(ceremony.proven)
+    }
+
+    /// Forgets one passkey (one whose registration could not be stored).
+    pub fn forget(&self, id: &str) {
+        self.inner().keys.retain(|k| k.id != id);
     }
 
     /// Forgets a revoked device's passkeys and ceremonies.
@@ -451,5 +512,32 @@ mod tests {
     fn user_handles_are_stable_per_device() {
         assert_eq!(user_handle("a1"), user_handle("a1"));
         assert_ne!(user_handle("a1"), user_handle("a2"));
+    }
+
+    /// A passkey whose serialization fails is refused with an error, never
+    /// stored as an empty row; a stored row that no longer parses is
+    /// skipped when loading, and the others load.
+    #[test]
+    fn a_passkey_that_cannot_be_serialized_is_refused() {
+        struct Unserializable;
+        impl serde::Serialize for Unserializable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        assert_eq!(
+            row_of("k1", "d1", "localhost", 1, &Unserializable),
+            Err(PasskeyError::Unstorable)
+        );
+        let row = row_of("k2", "d1", "localhost", 2, &serde_json::json!({"a": 1}));
+        assert_eq!(row.map(|r| r.passkey), Ok(r#"{"a":1}"#.to_string()));
+        let broken = PasskeyRow {
+            id: "k3".into(),
+            device_id: "d1".into(),
+            rp_id: "localhost".into(),
+            passkey: String::new(),
+            created_ms: 3,
+        };
+        assert!(parse_rows(vec![broken]).is_empty());
     }
 }

@@ -123,7 +123,7 @@ pub struct Session {
     pub id: String,
     pub requester: Requester,
     /// The config whose vaults this session sees.
-    pub project: crate::state::ProjectKey,
+    pub project: crate::vault_id::ProjectKey,
     pub opened_ms: i64,
     /// Set when its shim holds the `Watch` stream open; a session whose
     /// watch never comes is forgotten after [`WATCH_GRACE_MS`].

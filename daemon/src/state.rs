@@ -13,33 +13,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::store::Store;
-use crate::audit::writer::StoreTx;
 use crate::broker::Broker;
 use crate::config::{ProjectConfig, VaultConfig};
+use crate::db::Store;
+use crate::db::StoreTx;
 use crate::devices::Devices;
-use crate::grants::{Grants, VaultId};
+use crate::grants::Grants;
 use crate::providers::Provider;
 use crate::session::Session;
-
-/// Which loaded config: its path, and who registered it. The daemon's own
-/// config has no owner. A project config is registered by a shim, from
-/// the text that shim read as its user; it is that uid's alone, so two
-/// users who name the same path have two projects.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ProjectKey {
-    pub owner: Option<u32>,
-    pub path: PathBuf,
-}
-
-impl ProjectKey {
-    pub fn of_vault(v: &VaultId) -> Self {
-        Self {
-            owner: v.owner,
-            path: PathBuf::from(&*v.config),
-        }
-    }
-}
+use crate::vault_id::{ProjectKey, VaultId};
 
 /// A loaded config and a provider per vault.
 #[derive(Debug)]

@@ -642,8 +642,7 @@ async fn throughput_grpc(
 
 /// Fills the audit table through the daemon's own writer (valid chain).
 async fn prefill_audit(home: &Home, rows: usize) -> Result<Duration> {
-    let (tx, handle) =
-        agent_vaultd::audit::writer::start(&home.db(), Arc::new(tokio::sync::Notify::new()))?;
+    let (tx, handle) = agent_vaultd::db::start(&home.db(), Arc::new(tokio::sync::Notify::new()))?;
     let t = Instant::now();
     for i in 0..rows {
         tx.audit(AuditEvent {

@@ -1,5 +1,6 @@
-//! The audit trail: one SQLite database in WAL mode, written by exactly one
-//! task ([`writer`]), read through a separate connection ([`store`]).
+//! The audit trail: what happened, chained. Its rows are stored in the
+//! `audit` table of the database (`crate::db::audit`), through the one
+//! write queue.
 //!
 //! Every row carries the hash of the row before it ([`chain`]), so a deleted
 //! or edited row is found by `agent-vault audit verify`; copies of the
@@ -8,11 +9,11 @@
 
 pub mod anchor;
 pub mod chain;
-pub mod store;
-pub mod writer;
 
-use crate::grants::VaultId;
+use crate::clock;
 use crate::session::Requester;
+use crate::vault_id::VaultId;
+use chain::ChainedRow;
 
 /// One audit row, before it is chained.
 #[derive(Debug, Clone, Default)]
@@ -34,4 +35,38 @@ pub struct AuditEvent {
     /// Hex SHA-256 of exactly what a passkey approval signed for
     /// (see `passkeys::request_digest`); empty otherwise.
     pub approval_digest: String,
+}
+
+impl AuditEvent {
+    /// The row as it is chained and stored; its id is assigned when it is
+    /// inserted.
+    pub fn to_row(&self) -> ChainedRow {
+        let requester = self.requester.clone().unwrap_or_default();
+        let has_requester = self.requester.is_some();
+        let vault = |f: fn(&VaultId) -> String| self.vault.as_ref().map(f).unwrap_or_default();
+        ChainedRow {
+            id: 0,
+            timestamp: clock::iso(self.timestamp_ms),
+            secret_name: self.secret_name.clone(),
+            reason: self.reason.clone(),
+            action: self.action.clone(),
+            scope: self.scope.clone(),
+            ttl_expires_at: self.ttl_expires_ms.map(clock::iso).unwrap_or_default(),
+            operation: self.operation.clone(),
+            vault: vault(|v| v.name.to_string()),
+            config_path: vault(|v| v.config.to_string()),
+            request_id: self.request_id.clone(),
+            requester_uid: has_requester.then_some(requester.uid as i64),
+            requester_pid: has_requester.then_some(requester.pid as i64),
+            requester_exe: requester.exe,
+            requester_user: requester.user,
+            requester_agent: requester.agent,
+            requester_cwd: requester.cwd,
+            requester_cmdline: requester.cmdline,
+            client_name: requester.mcp_client,
+            device_id: self.device_id.clone(),
+            detail: self.detail.clone(),
+            approval_digest: self.approval_digest.clone(),
+        }
+    }
 }

@@ -3,8 +3,8 @@
 use axum::http::HeaderMap;
 use axum::http::header;
 
-use crate::audit::store::DeviceRecord;
 use crate::clock;
+use crate::db::devices::DeviceRow;
 use crate::state::AppState;
 
 /// The value of one cookie from the request headers.
@@ -20,7 +20,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The paired device making this request, if any.
-pub fn device(state: &AppState, headers: &HeaderMap) -> Option<DeviceRecord> {
+pub fn device(state: &AppState, headers: &HeaderMap) -> Option<DeviceRow> {
     let value = cookie(headers, super::DEVICE_COOKIE)?;
     state.devices.authenticate(&value, clock::now_ms())
 }

@@ -3,10 +3,10 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use crate::audit::store::DeviceRecord;
 use crate::broker::{Operation, PendingApproval, State};
 use crate::clock;
 use crate::config::ApprovalFactor;
+use crate::db::devices::DeviceRow;
 use crate::decisions::window_choices;
 use crate::devices::PairRequest;
 use crate::grants::Grant;
@@ -230,7 +230,7 @@ pub struct Dashboard<'a> {
     pub pending: &'a [std::sync::Arc<PendingApproval>],
     pub pairings: &'a [PairRequest],
     pub grants: &'a [Grant],
-    pub devices: &'a [DeviceRecord],
+    pub devices: &'a [DeviceRow],
     pub me: &'a str,
     pub csrf: &'a str,
     pub now_ms: i64,

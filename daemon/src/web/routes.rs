@@ -456,7 +456,7 @@ fn dashboard_device(
     state: &AppState,
     headers: &HeaderMap,
     form: &DashboardForm,
-) -> Result<crate::audit::store::DeviceRecord, fn() -> Response> {
+) -> Result<crate::db::devices::DeviceRow, fn() -> Response> {
     let me = device(state, headers).ok_or(unauthorized as fn() -> Response)?;
     if !state.devices.check_csrf(&me.id, "dashboard", &form.csrf) {
         return Err(forbidden);
@@ -556,7 +556,7 @@ fn json_device(
     headers: &HeaderMap,
     purpose: &str,
     csrf: &str,
-) -> Result<crate::audit::store::DeviceRecord, (StatusCode, &'static str)> {
+) -> Result<crate::db::devices::DeviceRow, (StatusCode, &'static str)> {
     let me = device(state, headers).ok_or((StatusCode::UNAUTHORIZED, NOT_PAIRED))?;
     if !state.devices.check_csrf(&me.id, purpose, csrf) {
         return Err((StatusCode::FORBIDDEN, BAD_TOKEN));
@@ -566,7 +566,7 @@ fn json_device(
 
 fn passkey_error(e: &PasskeyError) -> Response {
     let status = match e {
-        PasskeyError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PasskeyError::Unavailable(_) | PasskeyError::Unstorable => StatusCode::SERVICE_UNAVAILABLE,
         PasskeyError::NoneRegistered(_) | PasskeyError::TooMany => StatusCode::CONFLICT,
         // A failed or missing ceremony counts as a failed authentication.
         PasskeyError::NoCeremony | PasskeyError::Refused(_) | PasskeyError::NotVerified => {
@@ -637,10 +637,9 @@ async fn passkey_register_finish(
     {
         Ok(id) => {
             if !state.store.flush().await {
-                return json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the passkey could not be stored; try again",
-                );
+                // Not stored: not usable either.
+                state.passkeys.forget(&id);
+                return passkey_error(&PasskeyError::Unstorable);
             }
             tracing::info!(device = %me.id, passkey = %id, "passkey registered");
             events::record_plain(
@@ -676,7 +675,7 @@ fn passkey_approver(
     csrf: &str,
 ) -> Result<
     (
-        crate::audit::store::DeviceRecord,
+        crate::db::devices::DeviceRow,
         std::sync::Arc<crate::broker::PendingApproval>,
     ),
     (StatusCode, &'static str),

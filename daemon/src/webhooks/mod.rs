@@ -12,10 +12,10 @@ pub mod signature;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::audit::store::OutboxItem;
-use crate::audit::writer::StoreCmd;
 use crate::clock;
 use crate::config::SigningSecret;
+use crate::db::StoreCmd;
+use crate::db::outbox::OutboxRow;
 use crate::state::AppState;
 
 const BATCH: u32 = 32;
@@ -85,7 +85,7 @@ fn endpoint(url: &str) -> String {
         .unwrap_or_else(|| "(invalid url)".into())
 }
 
-async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) {
+async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxRow) {
     let hook = state
         .project_at(Path::new(&item.config_path))
         .and_then(|p| p.config.webhooks.get(item.hook_index as usize).cloned())
@@ -143,7 +143,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, item: &OutboxItem) 
 
 /// The queued payload with the event's id and chain position added; the
 /// prototype's fields are left as they are.
-fn body(item: &OutboxItem, event_id: &str) -> String {
+fn body(item: &OutboxRow, event_id: &str) -> String {
     let Ok(serde_json::Value::Object(mut map)) =
         serde_json::from_str::<serde_json::Value>(&item.payload)
     else {
@@ -170,7 +170,7 @@ fn signing_key(secret: &SigningSecret) -> Result<zeroize::Zeroizing<Vec<u8>>, St
     signature::key(&text).map_err(|why| format!("the signing secret is not usable: {why}"))
 }
 
-fn retry(state: &AppState, item: &OutboxItem, why: String) {
+fn retry(state: &AppState, item: &OutboxRow, why: String) {
     let attempts = item.attempts + 1;
     let url = endpoint(&item.url);
     if attempts >= MAX_ATTEMPTS {
