@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use agent_vault_proto::pb;
 
+use crate::audit::Action;
 use crate::broker::{NewRequest, Operation, PendingApproval, State};
 use crate::clock;
 use crate::config::{TtlScope, parse_config, restrict_project};
@@ -136,7 +137,10 @@ pub fn close_session(state: &AppState, session: &Session, now_ms: i64) {
         .broker
         .cancel_session(&session.id, "the agent's MCP client went away");
     for req in &cancelled {
-        events::record(state, &Decision::for_request(req, "cancelled", now_ms));
+        events::record(
+            state,
+            &Decision::for_request(req, Action::Cancelled, now_ms),
+        );
     }
     state.remove_session(&session.id);
     tracing::info!(session = %session.id, pid = session.requester.pid, cancelled = cancelled.len(), "session closed");
@@ -312,7 +316,7 @@ pub async fn access(
             {
                 Err(AccessError::Provider(ProviderError::UnknownSecret {
                     names: missing, ..
-                })) => missing.split(", ").map(str::to_string).collect(),
+                })) => missing,
                 other => return other,
             }
         } else {
@@ -331,7 +335,7 @@ pub async fn access(
                     vault: &vault_id,
                     names: &missing,
                     reason: &req.reason,
-                    action: "not_found",
+                    action: Action::NotFound,
                     scope: vault_cfg.ttl_scope.as_str(),
                     ttl_expires_ms: None,
                     operation: Operation::Read,
@@ -345,7 +349,7 @@ pub async fn access(
             );
             return Err(ProviderError::UnknownSecret {
                 vault: vault_cfg.name.clone(),
-                names: missing.join(", "),
+                names: missing,
             }
             .into());
         }
@@ -425,7 +429,7 @@ async fn deliver(
                 vault,
                 names: &covered,
                 reason,
-                action: "auto_approved",
+                action: Action::AutoApproved,
                 scope: scope.as_str(),
                 ttl_expires_ms: None,
                 operation: Operation::Read,

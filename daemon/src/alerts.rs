@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::audit::Action;
 use crate::events;
 use crate::secret::SecretString;
 use crate::state::AppState;
@@ -34,7 +35,7 @@ pub fn raise(state: &AppState, event: &str, title: &str, text: String, payload: 
 /// A device was paired: audited as `paired` (with `detail`), and
 /// announced, so that a pairing nobody expected is seen at once.
 pub fn device_paired(state: &AppState, device_id: &str, detail: &str) {
-    events::record_plain(state, "paired", device_id, detail, None);
+    events::record_plain(state, Action::Paired, device_id, detail, None);
     let label = state
         .devices
         .list()

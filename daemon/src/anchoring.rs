@@ -15,6 +15,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
 use crate::alerts;
+use crate::audit::Action;
 use crate::audit::anchor::{self, Anchor};
 use crate::audit::chain::ChainHead;
 use crate::clock;
@@ -29,7 +30,7 @@ pub async fn run(state: AppState, config: AnchorConfig) {
     };
     if let Some(problem) = check_file(&state, &config).await {
         tracing::error!(%problem, "the audit log does not match its last anchor");
-        events::record_plain(&state, "anchor_mismatch", "", &problem, None);
+        events::record_plain(&state, Action::AnchorMismatch, "", &problem, None);
         alerts::raise(
             &state,
             "audit_anchor",

@@ -1,6 +1,7 @@
 //! The approver's side: approve or deny a pending request (once), open the
 //! approval window, apply an approved write, record it all.
 
+use crate::audit::Action;
 use crate::broker::{DecideError, Decided, Operation, PendingApproval};
 use crate::clock;
 use crate::config::TtlScope;
@@ -80,7 +81,7 @@ pub async fn decide(
                     device_id,
                     detail: &detail,
                     approval_digest,
-                    ..Decision::for_request(&req, "partial_approval", now_ms)
+                    ..Decision::for_request(&req, Action::PartialApproval, now_ms)
                 },
             );
             return Ok(Decided::Partial { have, req });
@@ -98,7 +99,7 @@ pub async fn decide(
             state,
             &Decision {
                 device_id,
-                ..Decision::for_request(&req, "denied", now_ms)
+                ..Decision::for_request(&req, Action::Denied, now_ms)
             },
         );
         return Ok(Decided::Final(req));
@@ -113,7 +114,7 @@ pub async fn decide(
             device_id,
             ttl_expires_ms,
             approval_digest,
-            ..Decision::for_request(&req, "approved", now_ms)
+            ..Decision::for_request(&req, Action::Approved, now_ms)
         },
     );
     if !state.store.flush().await {
@@ -138,8 +139,8 @@ pub async fn decide(
             None => Err("the vault is no longer configured".to_string()),
         };
         let (action, detail) = match &result {
-            Ok(()) => ("written", String::new()),
-            Err(e) => ("write_failed", e.clone()),
+            Ok(()) => (Action::Written, String::new()),
+            Err(e) => (Action::WriteFailed, e.clone()),
         };
         events::record(
             state,
@@ -189,13 +190,11 @@ pub fn revoke(state: &AppState, target: &RevokeTarget, device_id: &str) -> usize
         ));
         for g in &gone {
             state.store.audit(crate::audit::AuditEvent {
-                timestamp_ms: clock::now_ms(),
                 secret_name: g.name.clone().unwrap_or_default(),
-                action: "revoked".into(),
                 scope: g.scope.as_str().into(),
                 vault: Some(g.vault.clone()),
                 device_id: device_id.into(),
-                ..Default::default()
+                ..crate::audit::AuditEvent::new(Action::Revoked, clock::now_ms())
             });
         }
     }

@@ -2,7 +2,7 @@
 //! prototype's three actions, webhook events with the prototype's payload
 //! plus additional fields. Both go through the single store writer.
 
-use crate::audit::AuditEvent;
+use crate::audit::{Action, AuditEvent};
 use crate::broker::{Operation, PendingApproval};
 use crate::clock;
 use crate::db::StoreCmd;
@@ -16,7 +16,7 @@ pub struct Decision<'a> {
     pub vault: &'a VaultId,
     pub names: &'a [String],
     pub reason: &'a str,
-    pub action: &'a str,
+    pub action: Action,
     pub scope: &'a str,
     pub ttl_expires_ms: Option<i64>,
     pub operation: Operation,
@@ -31,7 +31,7 @@ pub struct Decision<'a> {
 
 impl<'a> Decision<'a> {
     /// The decision about a pending request, with its own fields filled in.
-    pub fn for_request(req: &'a PendingApproval, action: &'a str, now_ms: i64) -> Self {
+    pub fn for_request(req: &'a PendingApproval, action: Action, now_ms: i64) -> Self {
         Decision {
             vault: &req.vault,
             names: &req.names,
@@ -56,7 +56,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             timestamp_ms: d.now_ms,
             secret_name: name.clone(),
             reason: d.reason.to_string(),
-            action: d.action.to_string(),
+            action: d.action,
             scope: d.scope.to_string(),
             ttl_expires_ms: d.ttl_expires_ms,
             operation: d.operation.as_str().to_string(),
@@ -68,14 +68,14 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             approval_digest: d.approval_digest.to_string(),
         });
     }
-    if !matches!(d.action, "approved" | "denied" | "auto_approved") {
+    if !d.action.is_access_outcome() {
         return;
     }
     let Some(project) = state.project(&crate::vault_id::ProjectKey::of_vault(d.vault)) else {
         return;
     };
     for (i, hook) in project.config.webhooks.iter().enumerate() {
-        if !hook.wants(d.action) {
+        if !hook.wants(d.action.as_str()) {
             continue;
         }
         let payload = serde_json::json!({
@@ -84,7 +84,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             "vault": &*d.vault.name,
             "secrets": d.names,
             "reason": d.reason,
-            "action": d.action,
+            "action": d.action.as_str(),
             "scope": d.scope,
             "ttlExpiresAt": d.ttl_expires_ms.map(clock::iso),
             "operation": d.operation.as_str(),
@@ -148,17 +148,15 @@ pub fn notify_own_webhooks(state: &AppState, event: &str, mut payload: serde_jso
 /// An event that concerns no secret (pairing, refusals, revocations).
 pub fn record_plain(
     state: &AppState,
-    action: &str,
+    action: Action,
     device_id: &str,
     detail: &str,
     requester: Option<Requester>,
 ) {
     state.store.audit(AuditEvent {
-        timestamp_ms: clock::now_ms(),
-        action: action.to_string(),
         device_id: device_id.to_string(),
         detail: detail.to_string(),
         requester,
-        ..Default::default()
+        ..AuditEvent::new(action, clock::now_ms())
     });
 }

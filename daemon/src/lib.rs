@@ -46,6 +46,7 @@ use anyhow::Context;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::Action;
 use crate::broker::Broker;
 use crate::config::{AccessList, ProjectConfig, UserRefList};
 use crate::db::Store;
@@ -281,7 +282,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     // One shutdown path: answer waiters, stop servers, flush, remove the socket.
     let now = clock::now_ms();
     for req in state.broker.cancel_all("agent-vaultd is shutting down") {
-        events::record(&state, &Decision::for_request(&req, "cancelled", now));
+        events::record(&state, &Decision::for_request(&req, Action::Cancelled, now));
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     state.shutdown.cancel();
@@ -356,7 +357,7 @@ async fn sweep(state: AppState) {
         let now = clock::now_ms();
         for req in state.broker.expire_due(now) {
             tracing::info!(request = %req.id, "approval request expired");
-            events::record(&state, &Decision::for_request(&req, "expired", now));
+            events::record(&state, &Decision::for_request(&req, Action::Expired, now));
         }
         let gone = state.grants().prune(now);
         if !gone.is_empty() {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use agent_vault_e2e::*;
 use agent_vault_proto::pb;
-use agent_vaultd::audit::AuditEvent;
+use agent_vaultd::audit::{Action, AuditEvent};
 use agent_vaultd::procinfo;
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -646,13 +646,11 @@ async fn prefill_audit(home: &Home, rows: usize) -> Result<Duration> {
     let t = Instant::now();
     for i in 0..rows {
         tx.audit(AuditEvent {
-            timestamp_ms: 1_700_000_000_000 + i as i64,
             secret_name: "API_KEY".into(),
             reason: "prefill".into(),
-            action: "auto_approved".into(),
             scope: "vault".into(),
             operation: "read".into(),
-            ..Default::default()
+            ..AuditEvent::new(Action::AutoApproved, 1_700_000_000_000 + i as i64)
         });
         if i % 50_000 == 0 {
             assert!(tx.flush().await, "prefill commit failed");

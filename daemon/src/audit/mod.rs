@@ -7,23 +7,23 @@
 //! chain's head kept elsewhere ([`anchor`]) show a log rewritten as a whole,
 //! cut short or put back. Values never enter.
 
+pub mod action;
 pub mod anchor;
 pub mod chain;
 
 use crate::clock;
 use crate::session::Requester;
 use crate::vault_id::VaultId;
+pub use action::Action;
 use chain::ChainedRow;
 
 /// One audit row, before it is chained.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub timestamp_ms: i64,
     pub secret_name: String,
     pub reason: String,
-    /// One of the actions the README lists under "Audit log" (approved,
-    /// denied, auto_approved, …, anchor_mismatch).
-    pub action: String,
+    pub action: Action,
     pub scope: String,
     pub ttl_expires_ms: Option<i64>,
     pub operation: String,
@@ -38,6 +38,26 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// An event with only its action and time; the rest is filled in with
+    /// struct update syntax.
+    pub fn new(action: Action, timestamp_ms: i64) -> Self {
+        Self {
+            timestamp_ms,
+            action,
+            secret_name: String::new(),
+            reason: String::new(),
+            scope: String::new(),
+            ttl_expires_ms: None,
+            operation: String::new(),
+            vault: None,
+            request_id: String::new(),
+            requester: None,
+            device_id: String::new(),
+            detail: String::new(),
+            approval_digest: String::new(),
+        }
+    }
+
     /// The row as it is chained and stored; its id is assigned when it is
     /// inserted.
     pub fn to_row(&self) -> ChainedRow {
@@ -49,7 +69,7 @@ impl AuditEvent {
             timestamp: clock::iso(self.timestamp_ms),
             secret_name: self.secret_name.clone(),
             reason: self.reason.clone(),
-            action: self.action.clone(),
+            action: self.action.as_str().to_string(),
             scope: self.scope.clone(),
             ttl_expires_at: self.ttl_expires_ms.map(clock::iso).unwrap_or_default(),
             operation: self.operation.clone(),

@@ -7,6 +7,7 @@ use super::schema::{ProjectFloor, RawAnchor, RawConfig, RawEvents, VaultKind};
 use super::{
     AnchorConfig, OPT_IN_EVENTS, ProjectConfig, SigningSecret, VaultConfig, WebhookConfig,
 };
+use crate::audit::Action;
 use crate::secret::SecretString;
 
 pub use agent_vault_proto::project::find_config;
@@ -163,7 +164,9 @@ pub fn parse_config(
             }
             Some(RawEvents::List(list)) => {
                 for e in &list {
-                    let known = matches!(e.as_str(), "approved" | "denied" | "auto_approved")
+                    let known = Action::ALL
+                        .iter()
+                        .any(|a| a.is_access_outcome() && a.as_str() == e)
                         || OPT_IN_EVENTS.contains(&e.as_str());
                     if !known {
                         return Err(invalid(

@@ -189,7 +189,7 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::*;
-    use crate::audit::AuditEvent;
+    use crate::audit::{Action, AuditEvent};
     use crate::db::batch::{self, StoreCmd};
     use crate::db::{schema, start};
     #[tokio::test]
@@ -208,9 +208,7 @@ mod tests {
             let (tx, handle) = start(db, Arc::new(Notify::new()))?;
             for i in 0..3 {
                 tx.audit(AuditEvent {
-                    timestamp_ms: 1_000 + i,
-                    action: "approved".into(),
-                    ..Default::default()
+                    ..AuditEvent::new(Action::Approved, 1_000 + i)
                 });
                 assert!(tx.flush().await);
             }
@@ -261,11 +259,9 @@ mod tests {
         let row = || {
             StoreCmd::Audit(Box::new(
                 AuditEvent {
-                    timestamp_ms: 1_700_000_000_000,
                     secret_name: "API_KEY".into(),
                     reason: "deploy".into(),
-                    action: "auto_approved".into(),
-                    ..Default::default()
+                    ..AuditEvent::new(Action::AutoApproved, 1_700_000_000_000)
                 }
                 .to_row(),
             ))
@@ -290,10 +286,8 @@ mod tests {
         let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
         for i in 0..5 {
             tx.audit(AuditEvent {
-                timestamp_ms: 1_000 + i,
                 secret_name: format!("S{i}"),
-                action: "approved".into(),
-                ..Default::default()
+                ..AuditEvent::new(Action::Approved, 1_000 + i)
             });
         }
         assert!(tx.flush().await);
@@ -332,8 +326,7 @@ mod tests {
         let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
         for _ in 0..3 {
             tx.audit(AuditEvent {
-                action: "denied".into(),
-                ..Default::default()
+                ..AuditEvent::new(Action::Denied, 0)
             });
         }
         assert!(tx.flush().await);

@@ -397,6 +397,7 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Action;
     use crate::db::Store;
     /// row.
     #[tokio::test]
@@ -413,10 +414,8 @@ mod tests {
                     let _working = tx.working();
                     all_working.wait().await;
                     tx.audit(AuditEvent {
-                        timestamp_ms: 1_000,
                         secret_name: format!("S{i}"),
-                        action: "approved".into(),
-                        ..Default::default()
+                        ..AuditEvent::new(Action::Approved, 1_000)
                     });
                     tx.flush().await
                 })
@@ -433,7 +432,7 @@ mod tests {
         // One call alone: committed by its own flush, no waiting.
         {
             let _working = tx.working();
-            tx.audit(AuditEvent::default());
+            tx.audit(AuditEvent::new(Action::Approved, 0));
             assert!(tx.flush().await);
         }
         assert_eq!(tx.shared.commits.load(Ordering::Relaxed), grouped + 1);
@@ -450,10 +449,8 @@ mod tests {
         let db = dir.path().join("a.db");
         let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
         let event = |name: &str| AuditEvent {
-            timestamp_ms: 1,
             secret_name: name.into(),
-            action: "approved".into(),
-            ..Default::default()
+            ..AuditEvent::new(Action::Approved, 1)
         };
         tx.audit(event("FIRST"));
         assert!(tx.flush().await);
@@ -489,10 +486,8 @@ mod tests {
         let db = dir.path().join("a.db");
         let (tx, handle) = start(&db, Arc::new(Notify::new()))?;
         let event = |name: String| AuditEvent {
-            timestamp_ms: 1,
             secret_name: name,
-            action: "auto_approved".into(),
-            ..Default::default()
+            ..AuditEvent::new(Action::AutoApproved, 1)
         };
         tx.audit(event("LONE".into()));
         let store = Store::open(&db)?;

@@ -230,15 +230,15 @@ impl EnvFileProvider {
             .iter()
             .filter_map(|n| values.get(n).map(|v| (n.clone(), v.clone())))
             .collect();
-        let missing: Vec<&str> = names
+        let missing: Vec<String> = names
             .iter()
             .filter(|n| !found.contains_key(*n))
-            .map(String::as_str)
+            .cloned()
             .collect();
         if !missing.is_empty() {
             return Err(ProviderError::UnknownSecret {
                 vault: self.vault.clone(),
-                names: missing.join(", "),
+                names: missing,
             });
         }
         Ok((found, identity))

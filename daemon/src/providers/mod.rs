@@ -24,8 +24,8 @@ use crate::secret::SecretString;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    #[error("no secret named {names} in vault \"{vault}\"")]
-    UnknownSecret { vault: String, names: String },
+    #[error("no secret named {} in vault \"{vault}\"", names.join(", "))]
+    UnknownSecret { vault: String, names: Vec<String> },
     #[error("{0}")]
     InvalidName(String),
     #[error("{0}")]

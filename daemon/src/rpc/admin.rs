@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use agent_vault_proto::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
 
+use crate::audit::Action;
 use crate::audit::anchor::{self, Anchor};
 use crate::broker::{Decided, Operation};
 use crate::clock;
@@ -319,7 +320,7 @@ impl Admin for AdminService {
         if outcome == crate::devices::Revoked::LastDevice {
             events::record_plain(
                 &self.0,
-                "refused",
+                Action::Refused,
                 &id,
                 &format!(
                     "revoking the last paired device refused to agent uid {}",
@@ -343,7 +344,7 @@ impl Admin for AdminService {
         tracing::info!(device = %id, "device revoked");
         events::record_plain(
             &self.0,
-            "device_revoked",
+            Action::DeviceRevoked,
             &id,
             "revoked with agent-vault devices revoke",
             None,
@@ -368,7 +369,7 @@ impl Admin for AdminService {
         if self.0.agent_uids.contains(&peer.uid) && !pending.allow_terminal {
             events::record_plain(
                 &self.0,
-                "refused",
+                Action::Refused,
                 "",
                 &format!(
                     "terminal approval of {} refused: uid {} is an agent uid",
@@ -446,7 +447,7 @@ impl Admin for AdminService {
                 .map_err(|e| Status::failed_precondition(e.to_string()))?;
             events::record_plain(
                 &self.0,
-                "totp_enrolled",
+                Action::TotpEnrolled,
                 "",
                 "authenticator app enrolled",
                 None,
@@ -484,7 +485,7 @@ impl Admin for AdminService {
         if !std::io::stderr().is_terminal() {
             events::record_plain(
                 &self.0,
-                "refused",
+                Action::Refused,
                 "",
                 &format!("first pairing link refused to agent uid {}", peer.uid),
                 None,

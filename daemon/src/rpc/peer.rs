@@ -8,6 +8,7 @@
 use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Status};
 
+use crate::audit::Action;
 use crate::events;
 use crate::session::Requester;
 use crate::state::AppState;
@@ -53,7 +54,7 @@ pub fn authorize(state: &AppState, req: Request<()>, role: Role) -> Result<Reque
     );
     events::record_plain(
         state,
-        "refused",
+        Action::Refused,
         "",
         &format!("{role:?} RPC refused for uid {}", peer.uid),
         Some(Requester::from_peer(peer.uid, peer.pid, String::new())),

@@ -14,6 +14,7 @@ use super::auth::{cookie, device, set_cookie};
 use super::pages;
 use super::{CLAIM_COOKIE, DEVICE_COOKIE};
 use crate::alerts;
+use crate::audit::Action;
 use crate::broker::{DecideError, Decided};
 use crate::clock;
 use crate::config::ApprovalFactor;
@@ -85,7 +86,7 @@ fn factor_failed(state: &AppState, device_id: &str, what: &str) {
         );
         events::record_plain(
             state,
-            "factor_locked",
+            Action::FactorLocked,
             device_id,
             &format!(
                 "{} failed second-factor attempts (last: {what}); locked for {} minutes",
@@ -384,7 +385,7 @@ async fn pair_claim(
         Ok(PairOutcome::Waiting { request_id, claim }) => {
             events::record_plain(
                 &state,
-                "pair_requested",
+                Action::PairRequested,
                 "",
                 &format!("request {request_id}, label {label}"),
                 None,
@@ -480,9 +481,9 @@ async fn pairing_decide(
         .decide_pairing(&id, approve, &me.id, clock::now_ms())
     {
         let action = if approve {
-            "pair_approved"
+            Action::PairApproved
         } else {
-            "pair_denied"
+            Action::PairDenied
         };
         events::record_plain(
             &state,
@@ -531,7 +532,7 @@ async fn totp_reset(
     if state.devices.reset_totp() {
         events::record_plain(
             &state,
-            "totp_reset",
+            Action::TotpReset,
             &me.id,
             "authenticator app reset",
             None,
@@ -644,7 +645,7 @@ async fn passkey_register_finish(
             tracing::info!(device = %me.id, passkey = %id, "passkey registered");
             events::record_plain(
                 &state,
-                "passkey_registered",
+                Action::PasskeyRegistered,
                 &me.id,
                 &format!("passkey {id}"),
                 None,
@@ -763,7 +764,7 @@ async fn passkey_approve_finish(
             tracing::warn!(request = %id, device = %me.id, error = %e, "passkey approval refused");
             events::record_plain(
                 &state,
-                "refused",
+                Action::Refused,
                 &me.id,
                 &format!("passkey approval of request {id} refused: {e}"),
                 None,
