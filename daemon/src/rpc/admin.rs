@@ -7,10 +7,9 @@ use tonic::{Request, Response, Status};
 
 use crate::audit::Action;
 use crate::audit::anchor::{self, Anchor};
-use crate::broker::{Decided, Operation};
+use crate::broker::{DecideError, Decided, Operation};
 use crate::clock;
-use crate::config::ApprovalFactor;
-use crate::decisions;
+use crate::decisions::{self, Proof, Refusal};
 use crate::events;
 use crate::grants::{Grant, RevokeTarget};
 use crate::state::AppState;
@@ -359,70 +358,35 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::DecideReply>, Status> {
         let peer = super::peer::peer_of(&req)?;
         let r = req.into_inner();
-        let pending = self
-            .0
-            .broker
-            .get(&r.request_id)
-            .ok_or_else(|| Status::not_found("no such request (it may have expired)"))?;
-        // The terminal is the admin's; it is a separate approver only when
-        // the admin is not also an agent.
-        if self.0.agent_uids.contains(&peer.uid) && !pending.allow_terminal {
-            events::record_plain(
-                &self.0,
-                Action::Refused,
-                "",
-                &format!(
-                    "terminal approval of {} refused: uid {} is an agent uid",
-                    pending.id, peer.uid
-                ),
-                None,
-            );
-            return Err(Status::permission_denied(format!(
-                "terminal approval is off for vault \"{}\": uid {} is both an admin and an agent, so an agent could approve its own request. \
-                 Approve on a paired device, or run the daemon with separate agent and admin users (SECURITY.md)",
-                pending.vault.name, peer.uid
-            )));
-        }
-        match pending.factor {
-            _ if !r.approve => {}
-            ApprovalFactor::Device => {}
-            ApprovalFactor::Totp => {
-                return Err(Status::failed_precondition(
-                    "this vault needs an authenticator code: approve it on a paired device",
-                ));
-            }
-            ApprovalFactor::Passkey => {
-                return Err(Status::failed_precondition(
-                    "this vault needs a passkey: approve it on a paired device",
-                ));
-            }
-        }
-        let device = format!("terminal:uid {}", peer.uid);
         let window = r.window_minutes.unwrap_or(f64::MAX);
-        match decisions::decide(
+        let proof = Proof::Terminal { uid: peer.uid };
+        let decided = decisions::decide(
             &self.0,
             &r.request_id,
             r.approve,
-            decisions::Approver::device(&device),
+            proof,
             window,
             clock::now_ms(),
         )
-        .await
-        {
-            Ok(Decided::Final(req)) => match req.state() {
-                crate::broker::State::Denied { .. } => Ok(Response::new(pb::DecideReply {
-                    outcome: "denied".into(),
-                })),
-                crate::broker::State::Cancelled { why } => Err(Status::unavailable(why)),
-                _ => Ok(Response::new(pb::DecideReply {
-                    outcome: "approved".into(),
-                })),
+        .await;
+        let outcome = match decided {
+            Ok((Decided::Final(req), _)) => match req.state() {
+                crate::broker::State::Denied { .. } => "denied",
+                crate::broker::State::Cancelled { why } => return Err(Status::unavailable(why)),
+                _ => "approved",
             },
-            Ok(Decided::Partial { .. }) => Ok(Response::new(pb::DecideReply {
-                outcome: "partial".into(),
-            })),
-            Err(e) => Err(Status::failed_precondition(e.to_string())),
-        }
+            Ok((Decided::Partial { .. }, _)) => "partial",
+            Err(Refusal::Request(DecideError::NotFound)) => {
+                return Err(Status::not_found("no such request (it may have expired)"));
+            }
+            Err(e @ Refusal::TerminalOff { .. }) => {
+                return Err(Status::permission_denied(e.to_string()));
+            }
+            Err(e) => return Err(Status::failed_precondition(e.to_string())),
+        };
+        Ok(Response::new(pb::DecideReply {
+            outcome: outcome.into(),
+        }))
     }
 
     async fn pair(&self, req: Request<pb::PairRequest>) -> Result<Response<pb::PairReply>, Status> {

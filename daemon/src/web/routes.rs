@@ -17,12 +17,11 @@ use crate::alerts;
 use crate::audit::Action;
 use crate::broker::{DecideError, Decided};
 use crate::clock;
-use crate::config::ApprovalFactor;
-use crate::decisions;
+use crate::decisions::{self, Proof, Refusal};
 use crate::devices::{PairError, PairOutcome};
 use crate::events;
 use crate::grants::RevokeTarget;
-use crate::passkeys::{self, PasskeyError};
+use crate::passkeys::PasskeyError;
 use crate::state::AppState;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
@@ -74,28 +73,6 @@ fn with_cookie(mut res: Response, value: String) -> Response {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
-}
-
-/// Counts a failed second factor against the device; the failure that
-/// locks it is audited.
-fn factor_failed(state: &AppState, device_id: &str, what: &str) {
-    if state.factor_attempts.failed(device_id, clock::now_ms()) {
-        tracing::warn!(
-            device = device_id,
-            "second-factor attempts locked for this device"
-        );
-        events::record_plain(
-            state,
-            Action::FactorLocked,
-            device_id,
-            &format!(
-                "{} failed second-factor attempts (last: {what}); locked for {} minutes",
-                crate::attempts::MAX_FAILURES,
-                crate::attempts::WINDOW_MS / 60_000
-            ),
-            None,
-        );
-    }
 }
 
 fn clean_label(s: &str) -> String {
@@ -233,48 +210,6 @@ async fn approval_decide(
             );
         }
     };
-    // A vault that requires a second factor: approving needs it (denying
-    // never does). A wrong code counts as a failed authentication; a
-    // passkey approval goes through its own endpoints.
-    let factor = state
-        .broker
-        .get(&id)
-        .filter(|r| r.state() == crate::broker::State::Pending)
-        .map(|r| r.factor);
-    match factor {
-        Some(ApprovalFactor::Totp) if approve => {
-            let now = clock::now_ms();
-            if let Err(locked) = state.factor_attempts.check(&me.id, now) {
-                return page(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    pages::message("Locked", &locked.to_string(), "bad"),
-                );
-            }
-            if let Err(e) = state.devices.check_totp(&form.code, (now / 1000) as u64) {
-                factor_failed(
-                    &state,
-                    &me.id,
-                    &format!("authenticator code for request {id}: {e}"),
-                );
-                return page(
-                    StatusCode::FORBIDDEN,
-                    pages::message("Code refused", &e.to_string(), "bad"),
-                );
-            }
-            state.factor_attempts.succeeded(&me.id);
-        }
-        Some(ApprovalFactor::Passkey) if approve => {
-            return page(
-                StatusCode::FORBIDDEN,
-                pages::message(
-                    "Passkey needed",
-                    "This vault needs a passkey: use \u{201c}Approve with passkey\u{201d} on the request's page.",
-                    "bad",
-                ),
-            );
-        }
-        _ => {}
-    }
     let window = form
         .window
         .as_deref()
@@ -287,17 +222,12 @@ async fn approval_decide(
         window
     };
     let now = clock::now_ms();
-    let decided = decisions::decide(
-        &state,
-        &id,
-        approve,
-        decisions::Approver::device(&me.id),
-        window,
-        now,
-    )
-    .await;
-    match decided {
-        Ok(Decided::Final(req) | Decided::Partial { req, .. }) => {
+    let proof = Proof::Device {
+        device_id: &me.id,
+        code: &form.code,
+    };
+    match decisions::decide(&state, &id, approve, proof, window, now).await {
+        Ok((Decided::Final(req) | Decided::Partial { req, .. }, _)) => {
             let csrf = state.devices.csrf(&me.id, &format!("approve:{}", req.id));
             let passkey = passkey_view(&state, &me.id);
             page(
@@ -305,31 +235,46 @@ async fn approval_decide(
                 pages::approval(&req, &csrf, &me.id, now, &passkey),
             )
         }
-        Err(DecideError::SameDevice) => page(
-            StatusCode::CONFLICT,
-            pages::message(
-                "Another device needed",
-                &DecideError::SameDevice.to_string(),
-                "muted",
-            ),
-        ),
-        Err(DecideError::NotFound) => page(
-            StatusCode::NOT_FOUND,
-            pages::message(
-                "Not found",
-                "No such request. It may have expired.",
-                "muted",
-            ),
-        ),
-        Err(DecideError::AlreadyDecided) => page(
-            StatusCode::CONFLICT,
-            pages::message(
-                "Already decided",
-                "This request was already decided or has expired.",
-                "muted",
-            ),
-        ),
+        Err(refusal) => refusal_page(&refusal),
     }
+}
+
+/// The page that says why a decision was refused.
+fn refusal_page(refusal: &Refusal) -> Response {
+    let (status, title, class) = match refusal {
+        Refusal::Request(DecideError::SameDevice) => {
+            (StatusCode::CONFLICT, "Another device needed", "muted")
+        }
+        Refusal::Request(DecideError::NotFound) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                pages::message(
+                    "Not found",
+                    "No such request. It may have expired.",
+                    "muted",
+                ),
+            );
+        }
+        Refusal::Request(DecideError::AlreadyDecided) => {
+            return page(
+                StatusCode::CONFLICT,
+                pages::message(
+                    "Already decided",
+                    "This request was already decided or has expired.",
+                    "muted",
+                ),
+            );
+        }
+        Refusal::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "Locked", "bad"),
+        Refusal::Code(_) => (StatusCode::FORBIDDEN, "Code refused", "bad"),
+        Refusal::UsePasskey | Refusal::OnDevice(_) | Refusal::NotPasskeyVault => {
+            (StatusCode::FORBIDDEN, "Passkey needed", "bad")
+        }
+        Refusal::TerminalOff { .. } | Refusal::Passkey(_) => {
+            (StatusCode::FORBIDDEN, "Refused", "bad")
+        }
+    };
+    page(status, pages::message(title, &refusal.to_string(), class))
 }
 
 async fn pair_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
@@ -667,49 +612,19 @@ struct ApproveStartBody {
     window: Option<f64>,
 }
 
-/// The paired device (with its form token for this request) and the
-/// pending passkey request behind a ceremony call, or why not.
-fn passkey_approver(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: &str,
-    csrf: &str,
-) -> Result<
-    (
-        crate::db::devices::DeviceRow,
-        std::sync::Arc<crate::broker::PendingApproval>,
-    ),
-    (StatusCode, &'static str),
-> {
-    let me = json_device(state, headers, &format!("approve:{id}"), csrf)?;
-    let req = state.broker.get(id).ok_or((
-        StatusCode::NOT_FOUND,
-        "no such request; it may have expired",
-    ))?;
-    if req.state() != crate::broker::State::Pending {
-        return Err((
-            StatusCode::CONFLICT,
-            "this request was already decided or has expired",
-        ));
-    }
-    if req.factor != ApprovalFactor::Passkey {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "this vault does not use passkeys: approve it with the form",
-        ));
-    }
-    Ok((me, req))
-}
-
 async fn passkey_approve_start(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(body): Json<ApproveStartBody>,
 ) -> Response {
-    let (me, req) = match passkey_approver(&state, &headers, &id, &body.csrf) {
-        Ok(x) => x,
+    let me = match json_device(&state, &headers, &format!("approve:{id}"), &body.csrf) {
+        Ok(me) => me,
         Err((status, why)) => return json_error(status, why),
+    };
+    let req = match decisions::policy::passkey_request(&state, &id) {
+        Ok(req) => req,
+        Err(refusal) => return refusal_json(&refusal),
     };
     // The window that will be signed is the one that will be applied.
     let window = match req.operation {
@@ -740,47 +655,23 @@ async fn passkey_approve_finish(
     headers: HeaderMap,
     Json(body): Json<ApproveFinishBody>,
 ) -> Response {
-    let (me, req) = match passkey_approver(&state, &headers, &id, &body.csrf) {
-        Ok(x) => x,
+    let me = match json_device(&state, &headers, &format!("approve:{id}"), &body.csrf) {
+        Ok(me) => me,
         Err((status, why)) => return json_error(status, why),
     };
-    let now = clock::now_ms();
-    if let Err(locked) = state.factor_attempts.check(&me.id, now) {
-        return json_error(StatusCode::TOO_MANY_REQUESTS, &locked.to_string());
-    }
-    let proven = match state
-        .passkeys
-        .finish_approval(&me.id, &id, &body.credential, now)
-    {
-        // The request is immutable, so this holds unless a digest input
-        // changed under us; refuse rather than approve something unsigned.
-        Ok(p) if p.digest == passkeys::request_digest(&req, p.window_minutes) => p,
-        Ok(_) => {
-            return passkey_error(&PasskeyError::Refused(
-                "the request no longer matches what was signed".into(),
-            ));
-        }
-        Err(e) => {
-            tracing::warn!(request = %id, device = %me.id, error = %e, "passkey approval refused");
-            events::record_plain(
-                &state,
-                Action::Refused,
-                &me.id,
-                &format!("passkey approval of request {id} refused: {e}"),
-                None,
-            );
-            factor_failed(&state, &me.id, &format!("passkey for request {id}"));
-            return passkey_error(&e);
-        }
-    };
-    state.factor_attempts.succeeded(&me.id);
-    let digest = proven.digest_hex();
-    let approver = decisions::Approver {
+    let proof = Proof::Passkey {
         device_id: &me.id,
-        approval_digest: &digest,
+        credential: &body.credential,
     };
-    match decisions::decide(&state, &id, true, approver, proven.window_minutes, now).await {
-        Ok(Decided::Final(req)) => match req.state() {
+    // The window is the one the passkey signed for.
+    let (decided, admitted) =
+        match decisions::decide(&state, &id, true, proof, 0.0, clock::now_ms()).await {
+            Ok(x) => x,
+            Err(refusal) => return refusal_json(&refusal),
+        };
+    let digest = admitted.approval_digest;
+    match decided {
+        Decided::Final(req) => match req.state() {
             crate::broker::State::Cancelled { why } => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, &why)
             }
@@ -788,13 +679,29 @@ async fn passkey_approve_finish(
                 Json(serde_json::json!({ "outcome": "approved", "digest": digest })).into_response()
             }
         },
-        Ok(Decided::Partial { have, req }) => Json(serde_json::json!({
+        Decided::Partial { have, req } => Json(serde_json::json!({
             "outcome": "partial",
             "approvals": have,
             "needed": req.approvers_needed,
             "digest": digest,
         }))
         .into_response(),
-        Err(e) => json_error(StatusCode::CONFLICT, &e.to_string()),
     }
+}
+
+/// The JSON error that says why a passkey approval was refused (or
+/// could not start).
+fn refusal_json(refusal: &Refusal) -> Response {
+    let status = match refusal {
+        Refusal::Passkey(e) => return passkey_error(e),
+        Refusal::Request(DecideError::NotFound) => StatusCode::NOT_FOUND,
+        Refusal::Request(_) => StatusCode::CONFLICT,
+        Refusal::NotPasskeyVault => StatusCode::BAD_REQUEST,
+        Refusal::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+        Refusal::TerminalOff { .. }
+        | Refusal::OnDevice(_)
+        | Refusal::UsePasskey
+        | Refusal::Code(_) => StatusCode::FORBIDDEN,
+    };
+    json_error(status, &refusal.to_string())
 }

@@ -1,5 +1,10 @@
-//! The approver's side: approve or deny a pending request (once), open the
+//! The approver's side: whether an approver's proof is enough
+//! ([`policy`]), then approve or deny a pending request (once), open the
 //! approval window, apply an approved write, record it all.
+
+pub mod policy;
+
+pub use policy::{Admitted, Proof, Refusal};
 
 use crate::audit::Action;
 use crate::broker::{DecideError, Decided, Operation, PendingApproval};
@@ -35,38 +40,40 @@ pub fn effective_window(configured: f64, requested: f64) -> f64 {
     }
 }
 
-/// Who decides, and what a passkey proved (if one was used).
-pub struct Approver<'a> {
-    pub device_id: &'a str,
-    /// Hex digest of the request a passkey signed for; empty otherwise.
-    pub approval_digest: &'a str,
-}
-
-impl<'a> Approver<'a> {
-    pub fn device(device_id: &'a str) -> Self {
-        Self {
-            device_id,
-            approval_digest: "",
-        }
-    }
-}
-
-/// Approves (with a window no longer than configured) or denies. With a
-/// quorum, an approval before the last one needed returns `Partial`.
+/// Approves (with a window no longer than configured) or denies, if
+/// `proof` is enough for it ([`policy::admit`]). With a quorum, an approval
+/// before the last one needed returns `Partial`. A passkey approval gets
+/// the window it signed for, whatever `requested_window` says.
 pub async fn decide(
     state: &AppState,
     id: &str,
     approve: bool,
-    approver: Approver<'_>,
+    proof: Proof<'_>,
     requested_window: f64,
     now_ms: i64,
+) -> Result<(Decided, Admitted), Refusal> {
+    let pending = policy::pending(state, id)?;
+    let admitted = policy::admit(state, &pending, approve, proof, now_ms)?;
+    let window = effective_window(
+        pending.ttl_minutes,
+        admitted.signed_window.unwrap_or(requested_window),
+    );
+    let decided = apply(state, id, approve, &admitted, window, now_ms).await?;
+    Ok((decided, admitted))
+}
+
+/// Takes an admitted approver's decision: records it, and for an approval
+/// (once recorded) opens the window or applies the write.
+async fn apply(
+    state: &AppState,
+    id: &str,
+    approve: bool,
+    admitted: &Admitted,
+    window: f64,
+    now_ms: i64,
 ) -> Result<Decided, DecideError> {
-    let Approver {
-        device_id,
-        approval_digest,
-    } = approver;
-    let configured = state.broker.get(id).map_or(0.0, |r| r.ttl_minutes);
-    let window = effective_window(configured, requested_window);
+    let device_id = admitted.approver.as_str();
+    let approval_digest = admitted.approval_digest.as_str();
     let req = match state
         .broker
         .decide(id, approve, device_id, window, now_ms)?
