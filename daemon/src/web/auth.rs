@@ -1,8 +1,14 @@
-//! The approver's credential: the paired-device cookie.
+//! The approver's credential: the paired-device cookie, and the
+//! [`PairedDevice`] extractor every handler that needs one takes. A form
+//! token (CSRF) bound to the device and the action is checked with
+//! [`PairedDevice::check_form`].
 
-use axum::http::HeaderMap;
-use axum::http::header;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
+use super::respond::{self, BAD_TOKEN, NOT_PAIRED};
 use crate::clock;
 use crate::db::devices::DeviceRow;
 use crate::state::AppState;
@@ -33,4 +39,64 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_s: i64) -> 
         ""
     };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
+}
+
+/// The paired device behind a request. Without a valid device cookie the
+/// handler never runs: the caller gets 401 (a JSON error for a JSON call,
+/// the "not paired" page otherwise).
+pub struct PairedDevice {
+    pub row: DeviceRow,
+    /// The call is the page script's (JSON), not a form's.
+    json: bool,
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+impl FromRequestParts<AppState> for PairedDevice {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let json = is_json(&parts.headers);
+        match device(state, &parts.headers) {
+            Some(row) => Ok(PairedDevice { row, json }),
+            None if json => Err(respond::json_error(StatusCode::UNAUTHORIZED, NOT_PAIRED)),
+            None => Err(respond::unauthorized()),
+        }
+    }
+}
+
+impl PairedDevice {
+    pub fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    /// The form token for `purpose` (e.g. `approve:<id>`, `dashboard`);
+    /// a missing or wrong one is refused (403) and nothing changes.
+    pub fn check_form(&self, state: &AppState, purpose: &str, token: &str) -> Result<(), BadToken> {
+        if state.devices.check_csrf(&self.row.id, purpose, token) {
+            Ok(())
+        } else {
+            Err(BadToken { json: self.json })
+        }
+    }
+}
+
+/// A missing or wrong form token: 403, as JSON for the page script.
+pub struct BadToken {
+    json: bool,
+}
+
+impl IntoResponse for BadToken {
+    fn into_response(self) -> Response {
+        if self.json {
+            respond::json_error(StatusCode::FORBIDDEN, BAD_TOKEN)
+        } else {
+            respond::forbidden()
+        }
+    }
 }

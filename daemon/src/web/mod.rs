@@ -7,10 +7,15 @@
 //! token bound to that device and that action. Agent-supplied strings are
 //! rendered only through maud, which escapes them.
 
+mod approval;
+mod assets;
 mod auth;
+mod dashboard;
 mod pages;
+mod pairing;
+mod passkey_api;
 pub mod ratelimit;
-mod routes;
+mod respond;
 mod watch;
 
 use axum::Router;
@@ -18,11 +23,52 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
 pub const DEVICE_COOKIE: &str = "av_device";
 pub const CLAIM_COOKIE: &str = "av_claim";
+
+/// Every page and endpoint. Unauthenticated callers get 401, a bad form
+/// token 403; both change nothing.
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::dashboard))
+        .route("/static/app.css", get(assets::css))
+        .route("/static/passkey.js", get(assets::passkey_js))
+        .route("/static/device.js", get(assets::device_js))
+        .route(
+            "/approve/{id}",
+            get(approval::approval_page).post(approval::approval_decide),
+        )
+        .route(
+            "/pair/{token}",
+            get(pairing::pair_page).post(pairing::pair_claim),
+        )
+        .route("/pair-wait", get(pairing::pair_wait))
+        .route("/pairings/{id}", post(dashboard::pairing_decide))
+        .route("/grants/revoke", post(dashboard::grant_revoke))
+        .route("/totp/reset", post(dashboard::totp_reset))
+        .route("/watch", get(watch::watch))
+        .route("/passkeys", get(passkey_api::passkeys_page))
+        .route(
+            "/passkeys/register/start",
+            post(passkey_api::passkey_register_start),
+        )
+        .route(
+            "/passkeys/register/finish",
+            post(passkey_api::passkey_register_finish),
+        )
+        .route(
+            "/approve/{id}/passkey/start",
+            post(passkey_api::passkey_approve_start),
+        )
+        .route(
+            "/approve/{id}/passkey/finish",
+            post(passkey_api::passkey_approve_finish),
+        )
+}
 
 /// Scripts only from this origin's one file (the passkey ceremonies), which
 /// talks only to this origin.
@@ -90,7 +136,7 @@ async fn throttle(
 /// The handlers and security headers without the throttle, so that a
 /// fuzzer keeps reaching the handlers after many failures.
 pub fn router_unthrottled(state: AppState) -> Router {
-    routes::routes()
+    routes()
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(security_headers))
@@ -99,7 +145,7 @@ pub fn router_unthrottled(state: AppState) -> Router {
 pub fn router(state: AppState) -> Router {
     let limiter = std::sync::Arc::new(ratelimit::FailureLimiter::default());
     let throttled = state.clone();
-    routes::routes()
+    routes()
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(move |req, next| {

@@ -8,17 +8,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::auth::device;
+use super::auth::PairedDevice;
 use crate::state::AppState;
 
-pub async fn watch(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(me) = device(&state, &headers) else {
-        return StatusCode::UNAUTHORIZED.into_response();
-    };
+pub async fn watch(State(state): State<AppState>, me: PairedDevice) -> Response {
     let head = state.store.head().borrow().clone();
     let devices: Vec<_> = state
         .devices
@@ -27,7 +23,7 @@ pub async fn watch(State(state): State<AppState>, headers: HeaderMap) -> Respons
         .map(|d| json!({"id": d.id, "label": d.label, "pairedAt": crate::clock::iso(d.paired_at_ms)}))
         .collect();
     Json(json!({
-        "me": me.id,
+        "me": me.id(),
         "audit": {"seq": head.seq, "hash": head.hash},
         "devices": devices,
     }))
