@@ -1,0 +1,13 @@
+//! One module per command; each takes the admin client and where its
+//! answer goes ([`crate::output::Out`]).
+
+pub mod approve;
+pub mod audit;
+pub mod devices;
+pub mod grants;
+pub mod pair;
+pub mod pending;
+pub mod status;
+
+/// The admin service of agent-vaultd, over its socket.
+pub type Admin = agent_vault_proto::pb::admin_client::AdminClient<tonic::transport::Channel>;
