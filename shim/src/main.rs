@@ -1,7 +1,10 @@
 //! agent-vault-mcp: the stdio MCP shim an agent spawns. It keeps no state
 //! and holds no secret at rest; each tool call is forwarded to agent-vaultd.
 
+mod calls;
 mod daemon;
+mod link;
+mod results;
 mod server;
 
 #[tokio::main(flavor = "current_thread")]

@@ -1,0 +1,165 @@
+//! The shim's link to agent-vaultd: one connection (starting the daemon
+//! when none answers) and one agent session, opened on first use with the
+//! project config this shim found, kept alive by a watch stream, and
+//! opened again when the daemon restarted.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use agent_vault_proto::client::{ConnectError, Connection};
+use agent_vault_proto::pb::{self, agent_client::AgentClient};
+use rmcp::model::Implementation;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
+use tokio::sync::Mutex;
+use tonic::transport::Channel as Transport;
+use tonic::{Code, Status};
+
+use crate::daemon;
+use crate::results::{Failure, status_result, text_error, unreachable_msg};
+
+struct Open {
+    agent: AgentClient<Transport>,
+    session_id: String,
+}
+
+/// The daemon connection and session, shared by the shim's calls.
+pub struct DaemonLink {
+    socket: PathBuf,
+    open: Mutex<Option<Open>>,
+}
+
+/// The project config the shim registers, read here with the agent's own
+/// rights (the daemon never opens it): found from the shim's directory,
+/// its path made absolute with every link resolved, its text, and the
+/// values of the env: names it references, from the shim's env.
+struct Registration {
+    path: String,
+    text: String,
+    env: HashMap<String, String>,
+}
+
+fn project_registration() -> Result<Registration, String> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let Some(found) =
+        agent_vault_proto::project::find_config(&agent_vault_proto::paths::process_env, &cwd)
+    else {
+        return Ok(Registration {
+            path: String::new(),
+            text: String::new(),
+            env: HashMap::new(),
+        });
+    };
+    let cannot = |e: std::io::Error| {
+        format!(
+            "agent-vault-mcp cannot read the project config {}: {e}. Make it readable by this user, or point AGENT_VAULT_CONFIG at another file.",
+            found.display()
+        )
+    };
+    let path = std::fs::canonicalize(&found).map_err(cannot)?;
+    let text = std::fs::read_to_string(&path).map_err(cannot)?;
+    let env = agent_vault_proto::project::referenced_env_names(&text)
+        .into_iter()
+        .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
+        .collect();
+    Ok(Registration {
+        path: path.display().to_string(),
+        text,
+        env,
+    })
+}
+
+impl DaemonLink {
+    pub fn new(socket: PathBuf) -> Self {
+        Self {
+            socket,
+            open: Mutex::new(None),
+        }
+    }
+
+    /// The daemon link, connecting (and opening the session) on first use.
+    pub async fn get(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<(AgentClient<Transport>, String), Failure> {
+        let mut guard = self.open.lock().await;
+        if let Some(l) = guard.as_ref() {
+            return Ok((l.agent.clone(), l.session_id.clone()));
+        }
+        let Connection { mut agent, .. } =
+            daemon::connect_or_start(&self.socket)
+                .await
+                .map_err(|e| match e {
+                    ConnectError::Mismatch { .. } => {
+                        Failure::Protocol(ErrorData::internal_error(e.to_string(), None))
+                    }
+                    other => Failure::Tool(text_error(unreachable_msg(&other))),
+                })?;
+        let client: Option<Implementation> = ctx.client_info();
+        let registration = project_registration().map_err(|e| Failure::Tool(text_error(e)))?;
+        let reply = agent
+            .open_session(pb::OpenSessionRequest {
+                mcp_client_name: client.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
+                mcp_client_version: client
+                    .as_ref()
+                    .map(|c| c.version.clone())
+                    .unwrap_or_default(),
+                config_path: registration.path,
+                env: registration.env,
+                config_text: registration.text,
+            })
+            .await
+            .map_err(|s| Failure::Tool(status_result(&s)))?
+            .into_inner();
+        // Hold a watch open for the session's lifetime: when this process
+        // ends, the daemon sees it close and cancels what we left pending.
+        if let Ok(watch) = agent
+            .watch(pb::WatchRequest {
+                session_id: reply.session_id.clone(),
+            })
+            .await
+        {
+            let mut stream = watch.into_inner();
+            tokio::spawn(async move { while let Ok(Some(_)) = stream.message().await {} });
+        }
+        *guard = Some(Open {
+            agent: agent.clone(),
+            session_id: reply.session_id.clone(),
+        });
+        Ok((agent, reply.session_id))
+    }
+
+    async fn forget(&self) {
+        *self.open.lock().await = None;
+    }
+
+    /// Runs `call` with the session; on a lost daemon or an unknown session
+    /// (the daemon restarted) reconnects once and retries.
+    pub async fn with_session<T, F, Fut>(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        call: F,
+    ) -> Result<T, Failure>
+    where
+        F: Fn(AgentClient<Transport>, String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let (agent, session) = self.get(ctx).await?;
+        match call(agent, session).await {
+            Ok(v) => Ok(v),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    Code::Unauthenticated | Code::Unavailable | Code::Unknown
+                ) =>
+            {
+                self.forget().await;
+                let (agent, session) = self.get(ctx).await?;
+                call(agent, session)
+                    .await
+                    .map_err(|s| Failure::Tool(status_result(&s)))
+            }
+            Err(s) => Err(Failure::Tool(status_result(&s))),
+        }
+    }
+}
