@@ -46,15 +46,10 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
     );
 
     let reason = "Run migration <script>alert(1)</script> & check \"users\"";
-    let call = tokio::spawn({
-        let args = json!({"vault": "dev", "name": "API_KEY", "reason": reason});
-        async move {
-            agent
-                .call_with_progress("get_secret", args)
-                .await
-                .map(|r| (r, agent))
-        }
-    });
+    let call = agent.call_with_progress_in_background(
+        "get_secret",
+        json!({"vault": "dev", "name": "API_KEY", "reason": reason}),
+    );
     let pending = one_pending(&home).await?;
     assert_eq!(pending["names"], json!(["API_KEY"]));
     assert_eq!(pending["reason"], json!(reason));
@@ -130,7 +125,7 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
 
     let (status, page) = approver.decide(&id, "approve", None).await?;
     assert_eq!(status, 200, "{page}");
-    let (result, agent) = call.await??;
+    let (result, agent) = call.finish().await?;
     assert!(!result.is_error, "{result:?}");
     assert_eq!(result.texts, ["value-of-api-key-7f3a"]);
     let progress = agent
@@ -291,14 +286,13 @@ async fn deny_expiry_and_joining_a_pending_request() -> Result<()> {
     assert_eq!(status, 200);
 
     // Deny.
-    let call =
-        tokio::spawn(async move { agent.call("get_secret", args).await.map(|r| (r, agent)) });
+    let call = agent.call_in_background("get_secret", args);
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     approver.decide(&id, "deny", None).await?;
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(
         r.is_error && r.text().contains("The user denied read access to OTHER"),
         "{r:?}"

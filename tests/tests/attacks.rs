@@ -13,15 +13,10 @@ async fn self_approval_without_the_device_credential_is_refused() -> Result<()> 
     let daemon = home.start_daemon()?;
     let approver = Approver::pair(&home, &daemon.base_url).await?;
     let agent = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call_with_progress(
-                "get_secret",
-                json!({"vault": "dev", "name": "API_KEY", "reason": "totally legit"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_with_progress_in_background(
+        "get_secret",
+        json!({"vault": "dev", "name": "API_KEY", "reason": "totally legit"}),
+    );
     let pending = one_pending(&home).await?;
     let id = pending["id"].as_str().unwrap_or_default().to_string();
     let url = format!("{}/approve/{id}", daemon.base_url);
@@ -103,7 +98,7 @@ async fn self_approval_without_the_device_credential_is_refused() -> Result<()> 
 
     // The human's real approval still works.
     approver.decide(&id, "deny", None).await?;
-    let (r, agent) = tokio::time::timeout(Duration::from_secs(10), call).await???;
+    let (r, agent) = call.finish_within(Duration::from_secs(10)).await?;
     assert!(r.is_error && r.text().contains("denied"), "{r:?}");
     agent.stop().await;
     Ok(())
@@ -230,15 +225,10 @@ async fn a_quorum_of_two_is_not_satisfied_by_one_device() -> Result<()> {
     let phone = Approver::pair(&home, &daemon.base_url).await?;
     let laptop = Approver::pair_another(&home, &phone, "laptop").await?;
     let agent = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "two", "name": "API_KEY", "reason": "two keys"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "two", "name": "API_KEY", "reason": "two keys"}),
+    );
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
@@ -270,7 +260,7 @@ async fn a_quorum_of_two_is_not_satisfied_by_one_device() -> Result<()> {
 
     let (status, _) = laptop.decide(&id, "approve", None).await?;
     assert_eq!(status, 200);
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
     let rows = audit_actions(&home)?;
     assert!(
@@ -334,15 +324,10 @@ async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<
         }
     };
     let ask = |agent: Agent, reason: &'static str| {
-        tokio::spawn(async move {
-            agent
-                .call(
-                    "get_secret",
-                    json!({"vault": "otp", "name": "OTHER", "reason": reason}),
-                )
-                .await
-                .map(|r| (r, agent))
-        })
+        agent.call_in_background(
+            "get_secret",
+            json!({"vault": "otp", "name": "OTHER", "reason": reason}),
+        )
     };
     let now = || {
         std::time::SystemTime::now()
@@ -366,7 +351,7 @@ async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<
     );
     let code = app.generate(now()).to_string();
     assert_eq!(approve_with(id.clone(), Some(code.clone())).await?, 200);
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert_eq!(r.texts, ["other-secret-91c2"], "{r:?}");
 
     // The same code again, on a new request: refused, and nothing changes.
@@ -382,7 +367,7 @@ async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<
     );
     assert_eq!(one_pending(&home).await?["id"], json!(id));
     phone.decide(&id, "deny", None).await?;
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(r.is_error && r.text().contains("denied"));
     let rows = audit_actions(&home)?;
     assert!(rows.iter().any(|(a, _)| a == "totp_enrolled"));
@@ -399,15 +384,10 @@ async fn terminal_approval_is_refused_when_admins_are_agents_unless_allowed() ->
     let _daemon = home.start_daemon()?;
     let agent = Agent::start(&home).await?;
     let ask = |agent: Agent, vault: &'static str| {
-        tokio::spawn(async move {
-            agent
-                .call(
-                    "get_secret",
-                    json!({"vault": vault, "name": "OTHER", "reason": "terminal"}),
-                )
-                .await
-                .map(|r| (r, agent))
-        })
+        agent.call_in_background(
+            "get_secret",
+            json!({"vault": vault, "name": "OTHER", "reason": "terminal"}),
+        )
     };
     // Single-user mode: the admin uid is an agent uid, so an agent could
     // run `agent-vault approve` itself. Refused, and nothing changes.
@@ -428,7 +408,7 @@ async fn terminal_approval_is_refused_when_admins_are_agents_unless_allowed() ->
     assert_eq!(one_pending(&home).await?["id"], json!(id));
     assert!(audit_actions(&home)?.iter().any(|(a, _)| a == "refused"));
     assert!(!home.cli(&["approve", &id, "--deny"])?.status.success());
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(
         r.text().starts_with("Still waiting"),
         "denying from the terminal is refused too: {r:?}"
@@ -463,7 +443,7 @@ async fn terminal_approval_is_refused_when_admins_are_agents_unless_allowed() ->
         text.contains("reason (the agent's words): terminal") && text.contains("approved"),
         "{text}"
     );
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert_eq!(r.texts, ["other-secret-91c2"], "{r:?}");
     let device: String = rusqlite::Connection::open(home.db())?.query_row(
         "SELECT device_id FROM audit WHERE action = 'approved' AND vault = 'term'",
@@ -495,15 +475,10 @@ async fn a_project_config_cannot_relax_approval() -> Result<()> {
         c.arg("--config").arg(&own);
     })?;
     let agent = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "term", "name": "OTHER", "reason": "relax"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "term", "name": "OTHER", "reason": "relax"}),
+    );
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
@@ -524,7 +499,7 @@ async fn a_project_config_cannot_relax_approval() -> Result<()> {
         .unwrap_or_default();
     assert_eq!(term["ttl"], json!(5), "{status}");
     assert_eq!(term["approvers"], json!(2), "{status}");
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(r.text().starts_with("Still waiting"), "{r:?}");
     assert!(!r.text().contains("other-secret-91c2"));
     agent.stop().await;
@@ -654,15 +629,10 @@ async fn floods_spare_the_phone_and_code_guessing_locks_per_device() -> Result<(
     let url = daemon.shown_on_terminal("otpauth://")?;
     let app = totp_rs::Totp::from_url(&url).map_err(|e| anyhow::anyhow!("{e}"))?;
     let agent = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "otp", "name": "OTHER", "reason": "guess"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "otp", "name": "OTHER", "reason": "guess"}),
+    );
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
@@ -703,7 +673,7 @@ async fn floods_spare_the_phone_and_code_guessing_locks_per_device() -> Result<(
     );
     // Denying needs no factor, and still works.
     phone.decide(&id, "deny", None).await?;
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(r.is_error && r.text().contains("denied"), "{r:?}");
     assert!(!r.text().contains("other-secret-91c2"));
     agent.stop().await;

@@ -64,15 +64,10 @@ async fn hardened(kind: Kind) -> Result<()> {
     let agent = h.agent(AGENT_UID, |_| {}).await?;
     let list = agent.call("list_secrets", json!({})).await?;
     assert!(list.text().contains("[locked]\n  - LOCKED_KEY"), "{list:?}");
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "locked", "name": "LOCKED_KEY", "reason": "hardened"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "locked", "name": "LOCKED_KEY", "reason": "hardened"}),
+    );
     let pending = h.one_pending()?;
     let id = pending["id"].as_str().unwrap_or_default().to_string();
     // Who asks, as far as another user may see: the uid, the command line
@@ -102,7 +97,7 @@ async fn hardened(kind: Kind) -> Result<()> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (r, agent) = tokio::time::timeout(Duration::from_secs(20), call).await???;
+    let (r, agent) = call.finish_within(Duration::from_secs(20)).await?;
     assert_eq!(r.texts, ["locked-value-5e1f"], "{r:?}");
     agent.stop().await;
     Ok(())

@@ -26,21 +26,16 @@ async fn webhooks_carry_the_prototype_payload_and_survive_a_restart() -> Result<
     let mut daemon = Daemon::start(&home, with_token)?;
     let approver = Approver::pair(&home, &daemon.base_url).await?;
     let agent = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secrets",
-                json!({"vault": "dev", "names": ["API_KEY", "OTHER"], "reason": "hook test"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secrets",
+        json!({"vault": "dev", "names": ["API_KEY", "OTHER"], "reason": "hook test"}),
+    );
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     approver.decide(&id, "approve", None).await?;
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(!r.is_error);
 
     // The first delivery gets a 500; the retry (after 2 s) succeeds.
@@ -78,21 +73,16 @@ async fn webhooks_carry_the_prototype_payload_and_survive_a_restart() -> Result<
 
     // The endpoint goes away; a denial is queued; the daemon restarts.
     server.stop().await;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "dev", "name": "OTHER", "reason": "deny me"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "dev", "name": "OTHER", "reason": "deny me"}),
+    );
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     approver.decide(&id, "deny", None).await?;
-    let (_, agent) = call.await??;
+    let (_, agent) = call.finish().await?;
     agent.stop().await;
     assert!(daemon.terminate()?.success());
     let queued: i64 = rusqlite::Connection::open(home.db())?.query_row(

@@ -131,20 +131,15 @@ async fn sigterm_cancels_pending_requests_and_removes_the_socket() -> Result<()>
     let home = Home::new()?;
     let mut daemon = home.start_daemon()?;
     let agent = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "dev", "name": "API_KEY", "reason": "before shutdown"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "dev", "name": "API_KEY", "reason": "before shutdown"}),
+    );
     one_pending(&home).await?;
     let status = daemon.terminate()?;
     assert!(status.success(), "exit 0 on SIGTERM, got {status:?}");
     assert!(!home.socket().exists(), "the socket is removed");
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(r.is_error, "{r:?}");
     assert!(
         r.text().contains("cancelled") || r.text().contains("shutting down"),
@@ -242,15 +237,10 @@ async fn audit_verify_detects_a_deleted_row() -> Result<()> {
     let approver = Approver::pair(&home, &daemon.base_url).await?;
     let mut agent = Agent::start(&home).await?;
     for i in 0..3 {
-        let call = tokio::spawn(async move {
-            agent
-                .call(
-                    "get_secret",
-                    json!({"vault": "dev", "name": "OTHER", "reason": format!("pass {i}")}),
-                )
-                .await
-                .map(|r| (r, agent))
-        });
+        let call = agent.call_in_background(
+            "get_secret",
+            json!({"vault": "dev", "name": "OTHER", "reason": format!("pass {i}")}),
+        );
         let id = one_pending(&home).await?["id"]
             .as_str()
             .unwrap_or_default()
@@ -258,7 +248,7 @@ async fn audit_verify_detects_a_deleted_row() -> Result<()> {
         approver
             .decide(&id, if i == 1 { "deny" } else { "approve" }, None)
             .await?;
-        let (_, a) = call.await??;
+        let (_, a) = call.finish().await?;
         agent = a;
     }
     let ok = home.cli_json(&["audit", "verify"])?;

@@ -131,20 +131,11 @@ async fn finish(
     .await
 }
 
-fn ask(
-    agent: Agent,
-    name: &'static str,
-    reason: &'static str,
-) -> tokio::task::JoinHandle<Result<(ToolOutcome, Agent)>> {
-    tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "pk", "name": name, "reason": reason}),
-            )
-            .await
-            .map(|r| (r, agent))
-    })
+fn ask(agent: Agent, name: &'static str, reason: &'static str) -> InFlight {
+    agent.call_in_background(
+        "get_secret",
+        json!({"vault": "pk", "name": name, "reason": reason}),
+    )
 }
 
 fn pending_ids(home: &Home) -> Result<Vec<String>> {
@@ -215,7 +206,7 @@ async fn a_passkey_approval_signs_the_request_digest_and_releases_the_value() ->
     assert_eq!(body["outcome"], json!("approved"));
     let digest = body["digest"].as_str().unwrap_or_default().to_string();
     assert_eq!(digest.len(), 64);
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
 
     // The audit row keeps the digest; the window is the one signed for.
@@ -294,11 +285,11 @@ async fn a_bad_signature_and_an_assertion_for_another_request_are_refused() -> R
     // The assertion made for A still approves A (its ceremony is intact).
     let (status, body) = finish(&phone, &a, &csrf_a, &for_a).await?;
     assert_eq!(status, 200, "{body}");
-    let (r, agent_a) = first.await??;
+    let (r, agent_a) = first.finish().await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
     assert_eq!(pending_ids(&home)?, vec![b.clone()]);
     phone.decide(&b, "deny", None).await?;
-    let (r, agent_b) = second.await??;
+    let (r, agent_b) = second.finish().await?;
     assert!(r.is_error && r.text().contains("denied"), "{r:?}");
 
     let refused: Vec<String> = audit_actions(&home)?
@@ -377,7 +368,7 @@ async fn a_passkey_without_user_verification_is_refused_and_another_device_canno
     let left: i64 = conn.query_row("SELECT COUNT(*) FROM passkeys", [], |r| r.get(0))?;
     assert_eq!(left, 0);
     laptop.decide(&id, "deny", None).await?;
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(r.is_error && r.text().contains("denied"), "{r:?}");
     agent.stop().await;
     Ok(())
@@ -454,7 +445,7 @@ async fn chromium_adds_a_passkey_and_approves_with_it_through_the_page_script() 
         json!(true),
         "the agent's reason is text, not markup"
     );
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
     let signed = digests(&home, "approved")?;
     assert!(signed.len() == 1 && signed[0].len() == 64, "{signed:?}");

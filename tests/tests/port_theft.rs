@@ -100,15 +100,10 @@ async fn a_cookie_stolen_through_another_local_port_approves_nothing() -> Result
     // The agent asks, and gets the person to open a page of its own.
     let (port, seen, server) = agent_server().await?;
     let agent = Agent::start(&home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "dev", "name": "API_KEY", "reason": "see my build page"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "dev", "name": "API_KEY", "reason": "see my build page"}),
+    );
     let id = one_pending_id(&home).await?;
     block_in_place(|| browser.open(&tab, &format!("http://{host}:{port}/")))?;
     let stolen = poll(Duration::from_secs(10), || {
@@ -188,7 +183,7 @@ async fn a_cookie_stolen_through_another_local_port_approves_nothing() -> Result
         browser.wait_for(&tab, "document.body.textContent.includes('Approved')", wait)?;
         Ok(())
     })?;
-    let (r, agent) = tokio::time::timeout(wait, call).await???;
+    let (r, agent) = call.finish_within(wait).await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
     agent.stop().await;
     server.abort();

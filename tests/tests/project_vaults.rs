@@ -48,19 +48,14 @@ fn assert_no_value(r: &ToolOutcome, what: &str) {
 /// A get that must not be answered from a window: it opens a request,
 /// which is denied here, and nothing is released.
 async fn not_covered(h: &Hardened, agent: Agent, name: &'static str) -> Result<Agent> {
-    let call = tokio::spawn(async move {
-        agent
-            .call("get_secret", get(name))
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background("get_secret", get(name));
     let pending = h.one_pending()?;
     let id = pending["id"].as_str().unwrap_or_default().to_string();
     let out = h.admin(&["approve", "--deny", &id])?;
     if !out.status.success() {
         bail!("deny: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let (r, agent) = tokio::time::timeout(Duration::from_secs(20), call).await???;
+    let (r, agent) = call.finish_within(Duration::from_secs(20)).await?;
     assert_no_value(&r, "a request that no window covers");
     Ok(agent)
 }
@@ -132,12 +127,7 @@ async fn a_window_covers_only_the_user_the_file_and_the_definition_it_was_approv
 
     // One real approval opens a vault-wide window of an hour.
     let agent = h.agent(AGENT_UID, |_| {}).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call("get_secret", get("API_KEY"))
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background("get_secret", get("API_KEY"));
     let pending = h.one_pending()?;
     // The page and the card show the file actually read.
     assert_eq!(
@@ -152,7 +142,7 @@ async fn a_window_covers_only_the_user_the_file_and_the_definition_it_was_approv
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (r, agent) = tokio::time::timeout(Duration::from_secs(20), call).await???;
+    let (r, agent) = call.finish_within(Duration::from_secs(20)).await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
     // The window covers the next read of the same file.
     let r = agent.call("get_secret", get("API_KEY")).await?;

@@ -44,15 +44,10 @@ async fn a_window_is_shared_by_two_shims_and_revoke_ends_it() -> Result<()> {
         .await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"], "{r:?}");
     // get_secrets asks only for what the window does not cover.
-    let call = tokio::spawn(async move {
-        second
-            .call(
-                "get_secrets",
-                json!({"vault": "shared", "names": ["API_KEY", "OTHER"], "reason": "both"}),
-            )
-            .await
-            .map(|r| (r, second))
-    });
+    let call = second.call_in_background(
+        "get_secrets",
+        json!({"vault": "shared", "names": ["API_KEY", "OTHER"], "reason": "both"}),
+    );
     let pending = one_pending(&home).await?;
     assert_eq!(pending["names"], json!(["OTHER"]));
     approver
@@ -62,7 +57,7 @@ async fn a_window_is_shared_by_two_shims_and_revoke_ends_it() -> Result<()> {
             Some("0"),
         )
         .await?;
-    let (r, second) = call.await??;
+    let (r, second) = call.finish().await?;
     assert_eq!(
         r.texts,
         [
@@ -154,15 +149,10 @@ async fn vault_and_session_scopes_and_fresh_reads() -> Result<()> {
     let two = Agent::start(&home).await?;
 
     let ask = |agent: Agent, vault: &'static str, name: &'static str| {
-        tokio::spawn(async move {
-            agent
-                .call(
-                    "get_secret",
-                    json!({"vault": vault, "name": name, "reason": "scope"}),
-                )
-                .await
-                .map(|r| (r, agent))
-        })
+        agent.call_in_background(
+            "get_secret",
+            json!({"vault": vault, "name": name, "reason": "scope"}),
+        )
     };
     let call = ask(one, "wide", "API_KEY");
     let id = one_pending(&home).await?["id"]
@@ -170,7 +160,7 @@ async fn vault_and_session_scopes_and_fresh_reads() -> Result<()> {
         .unwrap_or_default()
         .to_string();
     approver.decide(&id, "approve", None).await?;
-    let (_, one) = call.await??;
+    let (_, one) = call.finish().await?;
     // Scope "vault": every secret of the vault, for every session.
     let r = two
         .call(
@@ -212,7 +202,7 @@ async fn vault_and_session_scopes_and_fresh_reads() -> Result<()> {
         .unwrap_or_default()
         .to_string();
     approver.decide(&id, "approve", None).await?;
-    let (_, one) = call.await??;
+    let (_, one) = call.finish().await?;
     let r = one
         .call(
             "get_secret",

@@ -18,10 +18,7 @@ async fn set_secret_round_trip_keeps_the_other_bytes() -> Result<()> {
     let agent = Agent::start(&home).await?;
     let value = "s3cr3t \"quoted\" $HOME\\n #not-a-comment\nsecond line-long-enough-to-mask";
 
-    let call = tokio::spawn({
-        let args = json!({"vault": "rw", "name": "NEW_TOKEN", "value": value, "reason": "store the generated token"});
-        async move { agent.call("set_secret", args).await.map(|r| (r, agent)) }
-    });
+    let call = agent.call_in_background("set_secret", json!({"vault": "rw", "name": "NEW_TOKEN", "value": value, "reason": "store the generated token"}));
     let pending = one_pending(&home).await?;
     assert_eq!(pending["operation"], json!("WRITE"));
     let id = pending["id"].as_str().unwrap_or_default().to_string();
@@ -33,7 +30,7 @@ async fn set_secret_round_trip_keeps_the_other_bytes() -> Result<()> {
     );
     assert!(page.contains("(70 chars)"), "{page}");
     approver.decide(&id, "approve", None).await?;
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert!(!r.is_error && r.text().contains("Saved NEW_TOKEN"), "{r:?}");
 
     let after = std::fs::read_to_string(home.project.join(".env.rw"))?;
@@ -47,16 +44,13 @@ async fn set_secret_round_trip_keeps_the_other_bytes() -> Result<()> {
     );
 
     // Update in place, then read it back through an approval.
-    let call = tokio::spawn({
-        let args = json!({"vault": "rw", "secrets": [{"name": "KEEP", "value": "changed"}], "reason": "rotate"});
-        async move { agent.call("set_secrets", args).await.map(|r| (r, agent)) }
-    });
+    let call = agent.call_in_background("set_secrets", json!({"vault": "rw", "secrets": [{"name": "KEEP", "value": "changed"}], "reason": "rotate"}));
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     approver.decide(&id, "approve", None).await?;
-    let (_, agent) = call.await??;
+    let (_, agent) = call.finish().await?;
     let updated = std::fs::read_to_string(home.project.join(".env.rw"))?;
     assert_eq!(
         updated,
@@ -64,18 +58,16 @@ async fn set_secret_round_trip_keeps_the_other_bytes() -> Result<()> {
         "only the value changed, in place"
     );
 
-    let call = tokio::spawn(async move {
-        agent
-            .call("get_secrets", json!({"vault": "rw", "names": ["NEW_TOKEN", "QUOTED", "MULTI"], "reason": "verify"}))
-            .await
-            .map(|r| (r, agent))
-    });
+    let call = agent.call_in_background(
+        "get_secrets",
+        json!({"vault": "rw", "names": ["NEW_TOKEN", "QUOTED", "MULTI"], "reason": "verify"}),
+    );
     let id = one_pending(&home).await?["id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     approver.decide(&id, "approve", None).await?;
-    let (r, agent) = call.await??;
+    let (r, agent) = call.finish().await?;
     assert_eq!(
         r.texts,
         [
