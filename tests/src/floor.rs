@@ -26,7 +26,13 @@ pub fn serve_stdio(mut call: impl FnMut(&Value) -> std::io::Result<String>) -> s
                 "capabilities": {"tools": {}},
                 "serverInfo": {"name": "mcp-floor", "version": "0"}
             }),
-            Some("tools/list") => json!({"tools": []}),
+            // The tool a client calls, so that a client that checks its
+            // results against the listed tools (the Python SDK does) finds
+            // it and asks for no new list on each call.
+            Some("tools/list") => json!({"tools": [{
+                "name": "get_secret",
+                "inputSchema": {"type": "object"}
+            }]}),
             _ => json!({
                 "content": [{"type": "text", "text": call(&msg["params"])?}],
                 "isError": false
