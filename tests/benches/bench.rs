@@ -1150,7 +1150,7 @@ async fn main() -> Result<()> {
                     us(get_med.saturating_sub(floor_med))
                 ),
                 &format!(
-                    "`mcp` (PyPI) `ClientSession.call_tool` from tests/py/bench_client.py over stdio pipes; {calls} sequential calls after 200 warm-up, timed in Python; the floor row alternates with it in the same run"
+                    "`mcp` (PyPI) `ClientSession.call_tool` from tests/py/bench_client.py over stdio pipes; {calls} sequential calls after 200 warm-up, timed in Python; the floor measured just before, with the same client, in the same run"
                 ),
             );
             let (click_med, click_max) = stats(clicks);
