@@ -162,21 +162,13 @@ async fn ready_home() -> Result<(Home, Daemon, Approver)> {
 async fn open_window(home: &Home, daemon: &Daemon) -> Result<Approver> {
     let approver = Approver::pair(home, &daemon.base_url).await?;
     let agent = Agent::start(home).await?;
-    let call = tokio::spawn(async move {
-        agent
-            .call(
-                "get_secret",
-                json!({"vault": "open", "name": "API_KEY", "reason": "bench"}),
-            )
-            .await
-            .map(|r| (r, agent))
-    });
-    let id = one_pending(home).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let call = agent.call_in_background(
+        "get_secret",
+        json!({"vault": "open", "name": "API_KEY", "reason": "bench"}),
+    );
+    let id = one_pending_id(home).await?;
     approver.decide(&id, "approve", None).await?;
-    let (_, agent) = call.await??;
+    let (_, agent) = call.finish().await?;
     agent.stop().await;
     Ok(approver)
 }
@@ -663,9 +655,30 @@ async fn prefill_audit(home: &Home, rows: usize) -> Result<Duration> {
     Ok(took)
 }
 
+/// Approves request `id` "just this once" as a person does: the page and
+/// its form token are loaded first, so the click is the POST alone.
+/// Returns what `started` read just before the POST was sent.
+async fn click_approve<T>(approver: &Approver, id: &str, started: impl FnOnce() -> T) -> Result<T> {
+    let (_, html) = approver.page(&format!("/approve/{id}")).await?;
+    let csrf = form_value(&html, "csrf").context("csrf")?;
+    let t = started();
+    let res = approver
+        .http
+        .post(format!("{}/approve/{id}", approver.base))
+        .header("cookie", &approver.cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("decision", "approve"),
+            ("window", "0"),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 200);
+    Ok(t)
+}
+
 async fn approve_click_to_value(
     home: &Home,
-    daemon: &Daemon,
     approver: &Approver,
     runs: usize,
 ) -> Result<Vec<Duration>> {
@@ -681,26 +694,8 @@ async fn approve_click_to_value(
                 .await;
             (r, Instant::now(), agent)
         });
-        let id = one_pending(home).await?["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        // Load the page and its form token first: the click is the POST.
-        let (_, html) = approver.page(&format!("/approve/{id}")).await?;
-        let csrf = form_value(&html, "csrf").context("csrf")?;
-        let t = Instant::now();
-        let res = approver
-            .http
-            .post(format!("{}/approve/{id}", daemon.base_url))
-            .header("cookie", &approver.cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("decision", "approve"),
-                ("window", "0"),
-            ])
-            .send()
-            .await?;
-        anyhow::ensure!(res.status() == 200);
+        let id = one_pending_id(home).await?;
+        let t = click_approve(approver, &id, Instant::now).await?;
         let (r, done, a) = call.await?;
         anyhow::ensure!(!r?.is_error);
         v.push(done.duration_since(t));
@@ -759,21 +754,7 @@ async fn python_client(
         let approver = approver.context("approvals need an approver")?;
         anyhow::ensure!(next().await?["waiting"] == true);
         let id = one_pending_id(home).await?;
-        let (_, html) = approver.page(&format!("/approve/{id}")).await?;
-        let csrf = form_value(&html, "csrf").context("csrf")?;
-        let t = monotonic_ns()?;
-        let res = approver
-            .http
-            .post(format!("{}/approve/{id}", approver.base))
-            .header("cookie", &approver.cookie)
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("decision", "approve"),
-                ("window", "0"),
-            ])
-            .send()
-            .await?;
-        anyhow::ensure!(res.status() == 200);
+        let t = click_approve(approver, &id, monotonic_ns).await??;
         let got = next().await?;
         anyhow::ensure!(got["ok"] == true, "the value was wrong: {got}");
         let at = got["value_at_ns"].as_u64().context("no time")?;
@@ -1170,7 +1151,7 @@ async fn main() -> Result<()> {
     }
 
     // Approve-click to value.
-    let clicks = approve_click_to_value(&home, &daemon, &approver, n(20, 5)).await?;
+    let clicks = approve_click_to_value(&home, &approver, n(20, 5)).await?;
     let (click_med, click_p99) = stats(clicks);
     push(
         &mut rows,

@@ -11,7 +11,8 @@ use crate::config::VaultConfig;
 use crate::providers::Provider;
 use crate::secret::SecretString;
 
-/// A request that passed every check.
+/// A request that passed every check (its values print as `[redacted]`).
+#[derive(Debug)]
 pub struct Checked {
     pub operation: Operation,
     pub reason: String,
@@ -19,15 +20,6 @@ pub struct Checked {
     pub names: Vec<String>,
     /// For a write, the values, by name.
     pub writes: Vec<(String, SecretString)>,
-}
-
-impl std::fmt::Debug for Checked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Checked")
-            .field("operation", &self.operation)
-            .field("names", &self.names)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Checks `req` against the vault it names.
