@@ -38,7 +38,10 @@ impl Project {
         let providers = config
             .vaults
             .values()
-            .map(|v| (v.name.clone(), Provider::for_vault(v, owner)))
+            .map(|v| {
+                let provider = Provider::new(&v.name, &v.settings, v.limits, owner);
+                (v.name.clone(), provider)
+            })
             .collect();
         Self {
             config,

@@ -79,12 +79,7 @@ pub async fn access(
             }
         } else {
             // Unknown names fail now, before anyone is asked.
-            let listed: Vec<String> = provider.list().await?.into_iter().map(|l| l.name).collect();
-            names
-                .iter()
-                .filter(|n| !listed.contains(n))
-                .cloned()
-                .collect()
+            provider.missing(&names).await?
         };
         if !missing.is_empty() {
             events::record(

@@ -13,28 +13,37 @@ pub async fn list(
     session: &Session,
 ) -> Result<pb::ListSecretsReply, AccessError> {
     let project = project_of(state, session)?;
-    let mut vaults = Vec::new();
-    for (name, provider) in &project.providers {
-        let cfg = &project.config.vaults[name];
-        let (secrets, error) = match provider.list().await {
-            Ok(list) => (
-                list.into_iter()
-                    .map(|l| pb::SecretEntry {
-                        name: l.name,
-                        group: l.group,
-                    })
-                    .collect(),
-                String::new(),
-            ),
-            Err(e) => (Vec::new(), e.to_string()),
-        };
-        vaults.push(pb::VaultListing {
-            vault: name.clone(),
-            kind: cfg.kind.as_str().into(),
-            writable: cfg.writable,
-            secrets,
-            error,
-        });
-    }
+    // Every vault at once: the listing takes as long as the slowest
+    // vault (each within its own time-out), not the sum.
+    let listings =
+        futures_util::future::join_all(project.providers.values().map(|provider| provider.list()))
+            .await;
+    let vaults = project
+        .providers
+        .keys()
+        .zip(listings)
+        .map(|(name, listed)| {
+            let cfg = &project.config.vaults[name];
+            let (secrets, error) = match listed {
+                Ok(list) => (
+                    list.iter()
+                        .map(|l| pb::SecretEntry {
+                            name: l.name.clone(),
+                            group: l.group.clone(),
+                        })
+                        .collect(),
+                    String::new(),
+                ),
+                Err(e) => (Vec::new(), e.to_string()),
+            };
+            pb::VaultListing {
+                vault: name.clone(),
+                kind: cfg.settings.kind().into(),
+                writable: cfg.writable,
+                secrets,
+                error,
+            }
+        })
+        .collect();
     Ok(pb::ListSecretsReply { vaults })
 }

@@ -2,18 +2,19 @@
 //! paths. Every error names the file, the field path and what was expected.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::schema::{ProjectFloor, RawAnchor, RawConfig, RawEvents, VaultKind};
+use super::schema::{ProjectFloor, RawAnchor, RawConfig, RawEvents, RawVault};
 use super::{
     AnchorConfig, OPT_IN_EVENTS, ProjectConfig, SigningSecret, VaultConfig, WebhookConfig,
 };
 use crate::audit::Action;
+use crate::providers::{COMMON_FIELDS, Limits, Settings};
 use crate::secret::SecretString;
 
 pub use agent_vault_proto::project::find_config;
 
-/// Resolves the value of an `env:NAME` reference.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub use crate::providers::EnvLookup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -102,45 +103,7 @@ pub fn parse_config(
                 "expected a vault name of 1 to 64 letters, digits, '_', '-' or '.'",
             ));
         }
-        let file_path = match (v.kind, &v.file) {
-            (VaultKind::Env, None) => {
-                return Err(invalid(
-                    file,
-                    format!("vaults.{name}.file"),
-                    "expected the path of a .env file (relative to the config file)",
-                ));
-            }
-            (_, Some(f)) if f.is_empty() => {
-                return Err(invalid(
-                    file,
-                    format!("vaults.{name}.file"),
-                    "expected a non-empty path",
-                ));
-            }
-            (_, Some(f)) => Some(dir.join(f)),
-            (_, None) => None,
-        };
-        if !(1..=5).contains(&v.approval.approvers) {
-            return Err(invalid(
-                file,
-                format!("vaults.{name}.approval.approvers"),
-                "expected a number of distinct approving devices from 1 to 5",
-            ));
-        }
-        vaults.insert(
-            name.clone(),
-            VaultConfig {
-                name,
-                kind: v.kind,
-                ttl_minutes: v.ttl.0,
-                ttl_scope: v.ttl_scope,
-                writable: v.writable,
-                file: file_path,
-                approvers: v.approval.approvers,
-                factor: v.approval.require,
-                allow_terminal: v.approval.allow_terminal,
-            },
-        );
+        vaults.insert(name.clone(), vault_config(&name, v, file, dir, env)?);
     }
 
     let mut webhooks = Vec::new();
@@ -267,6 +230,112 @@ pub fn parse_config(
     })
 }
 
+/// One vault: the fields every vault has, then its type's own (each part
+/// refusing fields it does not know, with the list of those it does).
+fn vault_config(
+    name: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+    file: &Path,
+    dir: &Path,
+    env: EnvLookup<'_>,
+) -> Result<VaultConfig, ConfigError> {
+    let at = |field: &str| match field {
+        "" | "." => format!("vaults.{name}"),
+        f => format!("vaults.{name}.{f}"),
+    };
+    let kind = match fields.get("type") {
+        Some(serde_json::Value::String(k)) => k.clone(),
+        Some(_) => return Err(invalid(file, at("type"), "expected a string")),
+        None => {
+            return Err(invalid(
+                file,
+                at("type"),
+                format!("missing; expected one of: {}", Settings::TYPES.join(", ")),
+            ));
+        }
+    };
+    let Some(own) = Settings::fields(&kind) else {
+        return Err(invalid(
+            file,
+            at("type"),
+            format!(
+                "unknown vault type \"{kind}\"; expected one of: {}",
+                Settings::TYPES.join(", ")
+            ),
+        ));
+    };
+    let (mut common, mut specific) = (serde_json::Map::new(), serde_json::Map::new());
+    for (k, v) in fields {
+        if k == "type" {
+            continue;
+        } else if COMMON_FIELDS.contains(&k.as_str()) {
+            common.insert(k, v);
+        } else if own.contains(&k.as_str()) {
+            specific.insert(k, v);
+        } else {
+            let mut known: Vec<&str> = COMMON_FIELDS.to_vec();
+            known.extend(own);
+            return Err(invalid(
+                file,
+                at(&k),
+                format!(
+                    "unknown field for a {kind} vault; the fields it may have are: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let v: RawVault = serde_path_to_error::deserialize(serde_json::Value::Object(common))
+        .map_err(|e| invalid(file, at(&e.path().to_string()), e.inner().to_string()))?;
+    if !(1..=5).contains(&v.approval.approvers) {
+        return Err(invalid(
+            file,
+            at("approval.approvers"),
+            "expected a number of distinct approving devices from 1 to 5",
+        ));
+    }
+    let seconds =
+        |field: &str, value: Option<f64>, default: Duration, min: f64, max: f64| match value {
+            None => Ok(default),
+            Some(s) if s.is_finite() && (min..=max).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            Some(_) => Err(invalid(
+                file,
+                at(field),
+                format!("expected a number of seconds from {min} to {max}"),
+            )),
+        };
+    let defaults = Limits::default();
+    let limits = Limits {
+        timeout: seconds(
+            "timeoutSeconds",
+            v.timeout_seconds,
+            defaults.timeout,
+            0.1,
+            600.0,
+        )?,
+        list_cache: seconds(
+            "listCacheSeconds",
+            v.list_cache_seconds,
+            defaults.list_cache,
+            0.0,
+            86_400.0,
+        )?,
+    };
+    let settings = Settings::parse(&kind, serde_json::Value::Object(specific), dir, env)
+        .map_err(|(field, message)| invalid(file, at(&field), message))?;
+    Ok(VaultConfig {
+        name: name.to_string(),
+        settings,
+        limits,
+        ttl_minutes: v.ttl.0,
+        ttl_scope: v.ttl_scope,
+        writable: v.writable,
+        approvers: v.approval.approvers,
+        factor: v.approval.require,
+        allow_terminal: v.approval.allow_terminal,
+    })
+}
+
 /// A webhook's `secret`: `whsec_` and base64 inline, `env:NAME` holding
 /// that, or `file:PATH` (relative to the config) read at each delivery.
 fn signing_secret(
@@ -375,6 +444,15 @@ pub fn restrict_project(
             ));
         }
     }
+    for v in config.vaults.values() {
+        if let Some((field, message)) = v.settings.project_refusal() {
+            return Err(invalid(
+                &config.path,
+                format!("vaults.{}.{field}", v.name),
+                message,
+            ));
+        }
+    }
     for v in config.vaults.values_mut() {
         v.approvers = v.approvers.max(floor.approvers);
         v.factor = v.factor.stronger(floor.require);
@@ -447,10 +525,10 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         let local = &cfg.vaults["local"];
-        assert_eq!(local.file.as_deref(), Some(Path::new("/p/.env.secrets")));
+        assert_eq!(local.settings.file(), Some(Path::new("/p/.env.secrets")));
         assert_eq!(local.ttl_scope, super::super::TtlScope::Vault);
         assert!(local.writable);
-        assert_eq!(cfg.vaults["dev"].kind, VaultKind::OnePassword);
+        assert_eq!(cfg.vaults["dev"].settings.kind(), "1password");
         assert_eq!(cfg.port, Some(9999));
         assert!(cfg.ngrok_auth_token.is_none());
         assert_eq!(
@@ -479,7 +557,35 @@ mod tests {
             "{e}"
         );
         let e = err_of(r#"{"vaults":{"dev":{"type":"vault9","file":"x"}}}"#);
-        assert!(e.contains("vaults.dev.type: unknown variant"), "{e}");
+        assert!(
+            e.contains(
+                "vaults.dev.type: unknown vault type \"vault9\"; expected one of: env, 1password"
+            ),
+            "{e}"
+        );
+        // A typo is refused with the fields the vault may have, whether it
+        // is one every vault has or one of its type's.
+        let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","writeable":true}}}"#);
+        assert!(
+            e.contains("vaults.dev.writeable: unknown field for a env vault; the fields it may have are: type, ttl,"),
+            "{e}"
+        );
+        let e = err_of(
+            r#"{"vaults":{"dev":{"type":"1password","serviceAccountToken":"env:T","vaultIds":["a"],"adress":"x"}}}"#,
+        );
+        assert!(e.contains("vaults.dev.adress: unknown field"), "{e}");
+        let e = err_of(
+            r#"{"vaults":{"dev":{"type":"1password","serviceAccountToken":"ops_literal"}}}"#,
+        );
+        assert!(
+            e.contains("vaults.dev.serviceAccountToken: expected a reference"),
+            "{e}"
+        );
+        let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","timeoutSeconds":0}}}"#);
+        assert!(
+            e.contains("vaults.dev.timeoutSeconds: expected a number of seconds"),
+            "{e}"
+        );
         let e = err_of(r#"{"vaults":{}, "port": "x"}"#);
         assert!(e.contains("port: invalid type"), "{e}");
         let e = err_of(r#"{"vaults":{"a b":{"type":"env","file":"x"}}}"#);

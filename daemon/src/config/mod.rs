@@ -12,7 +12,6 @@ pub use load::{
 };
 pub use schema::{
     AccessList, ApprovalFactor, ApprovalSettings, ProjectFloor, TtlScope, UserRef, VaultApproval,
-    VaultKind,
 };
 
 /// A list of users by name or uid.
@@ -21,6 +20,7 @@ pub type UserRefList = Vec<UserRef>;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::providers::{Limits, Settings};
 use crate::secret::SecretString;
 
 /// One loaded config file: a project, or the daemon's own config.
@@ -58,12 +58,13 @@ pub struct AnchorConfig {
 #[derive(Debug, Clone)]
 pub struct VaultConfig {
     pub name: String,
-    pub kind: VaultKind,
+    /// The type and its own settings (providers/).
+    pub settings: Settings,
+    /// The backend's time-out and list cache.
+    pub limits: Limits,
     pub ttl_minutes: f64,
     pub ttl_scope: TtlScope,
     pub writable: bool,
-    /// For env vaults: the file, resolved against the config's directory.
-    pub file: Option<PathBuf>,
     /// Distinct paired devices that must approve a request.
     pub approvers: u32,
     /// What approving needs beyond a paired device's cookie.
@@ -79,10 +80,10 @@ impl VaultConfig {
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
         let text = format!(
-            "{}\0{}\0{:?}\0{}\0{}\0{}\0{}\0{}\0{}",
+            "{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}",
             self.name,
-            self.kind.as_str(),
-            self.file,
+            self.settings.kind(),
+            self.settings.definition(),
             self.ttl_minutes,
             self.ttl_scope.as_str(),
             self.writable,

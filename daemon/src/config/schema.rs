@@ -1,6 +1,6 @@
-//! The serde shape of the config file. Unknown fields are accepted so that
-//! prototype configs with 1Password settings (`serviceAccountToken`,
-//! `vaultIds`, `write`) load unchanged.
+//! The serde shape of the config file. A vault's fields are split in two:
+//! the ones every vault has ([`RawVault`]) and its type's own, which the
+//! type parses (providers/); unknown fields are refused in both.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RawConfig {
-    pub vaults: BTreeMap<String, RawVault>,
+    pub vaults: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     pub port: Option<u16>,
     pub ngrok_auth_token: Option<String>,
     pub ngrok_domain: Option<String>,
@@ -22,20 +22,20 @@ pub(super) struct RawConfig {
     pub audit: Option<RawAudit>,
 }
 
+/// The fields every vault has (`providers::COMMON_FIELDS`, `type` apart).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RawVault {
-    #[serde(rename = "type")]
-    pub kind: VaultKind,
     #[serde(default)]
     pub ttl: Minutes,
     #[serde(default)]
     pub ttl_scope: TtlScope,
     #[serde(default)]
     pub writable: bool,
-    pub file: Option<String>,
     #[serde(default)]
     pub approval: VaultApproval,
+    pub timeout_seconds: Option<f64>,
+    pub list_cache_seconds: Option<f64>,
 }
 
 /// A vault's `approval`: how strong an approval must be.
@@ -109,23 +109,6 @@ impl<'de> Deserialize<'de> for Minutes {
             ));
         }
         Ok(Minutes(v))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VaultKind {
-    Env,
-    #[serde(rename = "1password")]
-    OnePassword,
-}
-
-impl VaultKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VaultKind::Env => "env",
-            VaultKind::OnePassword => "1password",
-        }
     }
 }
 

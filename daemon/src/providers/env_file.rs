@@ -16,9 +16,44 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use super::contract::{Listed, ProviderError};
+use super::dotenv;
 use super::vault_file::{FileError, FileIdentity, VaultFile};
-use super::{Listed, ProviderError, dotenv};
 use crate::secret::SecretString;
+
+/// The fields an `env` vault sets besides the common ones.
+pub const FIELDS: &[&str] = &["file"];
+
+/// An `env` vault's own settings: its file, resolved against the config's
+/// directory.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub file: PathBuf,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    file: Option<String>,
+}
+
+impl Settings {
+    pub fn parse(
+        fields: serde_json::Value,
+        dir: &Path,
+    ) -> Result<Self, super::contract::FieldError> {
+        let raw: RawSettings = serde_path_to_error::deserialize(fields)
+            .map_err(|e| (e.path().to_string(), e.inner().to_string()))?;
+        match raw.file.as_deref() {
+            None => Err((
+                "file".into(),
+                "expected the path of a .env file (relative to the config file)".into(),
+            )),
+            Some("") => Err(("file".into(), "expected a non-empty path".into())),
+            Some(f) => Ok(Settings { file: dir.join(f) }),
+        }
+    }
+}
 
 /// How long after its last change a file's snapshot may be reused.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -215,7 +250,7 @@ impl EnvFileProvider {
             .into_iter()
             .map(|name| Listed {
                 name: name.clone(),
-                group: String::new(),
+                ..Listed::default()
             })
             .collect())
     }

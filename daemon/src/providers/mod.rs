@@ -1,101 +1,263 @@
-//! Secret providers: where values actually live.
+//! Secret providers: where values actually live, behind one contract.
 //!
-//! A [`Provider`] is an enum rather than a trait object so that each backend
-//! keeps plain async methods. What the daemon does with each error:
-//! - `UnknownSecret`: the request fails at once, before anyone is asked.
-//! - `InvalidName` / `Invalid`: the request fails with the message; nothing changes.
-//! - `Unavailable`: the request fails and the agent is told to retry.
-//! - `File`: the request fails with what to fix (a file that is not the
-//!   requester's own, an unreadable file); retrying does not help.
+//! Every vault type is one file here with its settings (parsed from the
+//! vault's config, unknown fields refused) and its backend; this module is
+//! the registry ([`Settings`], [`Backend`]) and the contract every type
+//! gets from [`Provider`]:
 //!
-//! Messages never include a value.
+//! - a time-out on every call (`timeoutSeconds`, default 10): a slow or
+//!   dead backend never blocks another vault, the shim, the web UI or the
+//!   daemon's shutdown;
+//! - `list` results cached per vault (`listCacheSeconds`, default 30; a
+//!   write ends the cache; an env vault's own snapshot is always current);
+//! - `get` reads the backend each time;
+//! - typed errors, each with a message that tells the agent what to do,
+//!   never with a value or a credential.
+//!
+//! To add a type: a new file with `Settings::parse`, `FIELDS` and a
+//! backend; one arm in each match below; docs/PROVIDERS.md.
 
+mod contract;
+mod credential;
 pub mod dotenv;
 mod env_file;
+mod onepassword;
+mod subprocess;
 mod vault_file;
 
+pub use contract::{FieldError, Listed, ProviderError};
+pub use credential::{Credential, EnvLookup};
 pub use env_file::EnvFileProvider;
 pub use vault_file::FileError;
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::config::{VaultConfig, VaultKind};
+use onepassword::OnePassword;
+
 use crate::secret::SecretString;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    #[error("no secret named {} in vault \"{vault}\"", names.join(", "))]
-    UnknownSecret { vault: String, names: Vec<String> },
-    #[error("{0}")]
-    InvalidName(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("vault \"{vault}\" is unavailable: {why}")]
-    Unavailable { vault: String, why: String },
-    #[error("vault \"{vault}\": {error}")]
-    File {
-        vault: String,
-        #[source]
-        error: FileError,
-    },
+/// The fields every vault may set, whatever its type.
+pub const COMMON_FIELDS: &[&str] = &[
+    "type",
+    "ttl",
+    "ttlScope",
+    "writable",
+    "approval",
+    "timeoutSeconds",
+    "listCacheSeconds",
+];
+
+/// A vault's type-specific settings, as parsed from its config.
+#[derive(Debug, Clone)]
+pub enum Settings {
+    Env(env_file::Settings),
+    OnePassword(onepassword::Settings),
 }
 
-/// One secret as listed: never a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub name: String,
-    pub group: String,
+impl Settings {
+    /// Every type, as the config's `type` spells it.
+    pub const TYPES: &'static [&'static str] = &["env", "1password"];
+
+    /// The fields a type sets besides [`COMMON_FIELDS`].
+    pub fn fields(kind: &str) -> Option<&'static [&'static str]> {
+        match kind {
+            "env" => Some(env_file::FIELDS),
+            "1password" => Some(onepassword::FIELDS),
+            _ => None,
+        }
+    }
+
+    /// Parses a vault's type-specific fields (a JSON object).
+    pub fn parse(
+        kind: &str,
+        fields: serde_json::Value,
+        dir: &Path,
+        env: EnvLookup<'_>,
+    ) -> Result<Self, FieldError> {
+        match kind {
+            "env" => env_file::Settings::parse(fields, dir).map(Settings::Env),
+            "1password" => {
+                onepassword::Settings::parse(fields, dir, env).map(Settings::OnePassword)
+            }
+            other => Err((
+                "type".into(),
+                format!(
+                    "unknown vault type \"{other}\"; expected one of: {}",
+                    Self::TYPES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Settings::Env(_) => "env",
+            Settings::OnePassword(_) => "1password",
+        }
+    }
+
+    /// Everything that defines where values come from (part of the
+    /// vault's fingerprint, to which approval windows are bound).
+    pub fn definition(&self) -> String {
+        match self {
+            // As it was spelled before types had settings of their own, so
+            // that windows kept across an upgrade stay valid.
+            Settings::Env(s) => format!("{:?}", Some(&s.file)),
+            Settings::OnePassword(s) => s.definition(),
+        }
+    }
+
+    /// What a project's config (a file an agent may write) may not ask of
+    /// this type, if anything.
+    pub fn project_refusal(&self) -> Option<FieldError> {
+        match self {
+            Settings::Env(_) => None,
+            Settings::OnePassword(s) => s.project_refusal(),
+        }
+    }
+
+    /// An env vault's file.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Settings::Env(s) => Some(&s.file),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
-pub enum Provider {
+enum Backend {
     EnvFile(EnvFileProvider),
-    /// A vault type this build cannot serve; it is listed with the reason.
-    Unsupported {
-        vault: String,
-        why: String,
-    },
+    OnePassword(OnePassword),
+}
+
+/// How a provider calls its backend.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub list_cache: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            list_cache: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Provider {
+    vault: String,
+    backend: Backend,
+    limits: Limits,
+    listed: Mutex<Option<(Instant, Arc<Vec<Listed>>)>>,
 }
 
 impl Provider {
     /// `owner`: `Some(uid)` for a vault of a project that uid registered,
     /// `None` for the daemon's own config.
-    pub fn for_vault(v: &VaultConfig, owner: Option<u32>) -> Provider {
-        match (v.kind, &v.file) {
-            (VaultKind::Env, Some(file)) => {
-                Provider::EnvFile(EnvFileProvider::new(v.name.clone(), file.clone(), owner))
+    pub fn new(vault: &str, settings: &Settings, limits: Limits, owner: Option<u32>) -> Provider {
+        let backend = match settings {
+            Settings::Env(s) => Backend::EnvFile(EnvFileProvider::new(
+                vault.to_string(),
+                s.file.clone(),
+                owner,
+            )),
+            Settings::OnePassword(s) => {
+                Backend::OnePassword(OnePassword::new(vault.to_string(), s.clone()))
             }
-            (VaultKind::Env, None) => Provider::Unsupported {
-                vault: v.name.clone(),
-                why: "an env vault needs a file".into(),
-            },
-            (VaultKind::OnePassword, _) => Provider::Unsupported {
-                vault: v.name.clone(),
-                why: "the 1password provider is not available in this version of agent-vault"
-                    .into(),
-            },
-        }
-    }
-
-    fn unavailable(vault: &str, why: &str) -> ProviderError {
-        ProviderError::Unavailable {
+        };
+        Provider {
             vault: vault.to_string(),
-            why: why.to_string(),
+            backend,
+            limits,
+            listed: Mutex::new(None),
         }
     }
 
-    pub async fn list(&self) -> Result<Vec<Listed>, ProviderError> {
-        match self {
-            Provider::EnvFile(p) => p.list(),
-            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+    /// Runs one backend call within the vault's time-out.
+    async fn timed<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        tokio::time::timeout(self.limits.timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProviderError::TimedOut {
+                    vault: self.vault.clone(),
+                    seconds: self.limits.timeout.as_secs().max(1),
+                })
+            })
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Vec<Listed>>)>> {
+        self.listed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The vault's names, from the cache while it is fresh.
+    pub async fn list(&self) -> Result<Arc<Vec<Listed>>, ProviderError> {
+        Ok(self.list_cached().await?.0)
+    }
+
+    /// The listing and whether it came from the cache.
+    async fn list_cached(&self) -> Result<(Arc<Vec<Listed>>, bool), ProviderError> {
+        if let Backend::EnvFile(p) = &self.backend {
+            // Its own snapshot is keyed by the file's identity: always current.
+            return Ok((Arc::new(p.list()?), false));
         }
+        if let Some((at, l)) = &*self.cache()
+            && at.elapsed() < self.limits.list_cache
+        {
+            return Ok((l.clone(), true));
+        }
+        self.list_fresh().await.map(|l| (l, false))
+    }
+
+    async fn list_fresh(&self) -> Result<Arc<Vec<Listed>>, ProviderError> {
+        let listed = Arc::new(match &self.backend {
+            Backend::EnvFile(p) => p.list()?,
+            Backend::OnePassword(p) => self.timed(p.list()).await?,
+        });
+        *self.cache() = Some((Instant::now(), listed.clone()));
+        Ok(listed)
+    }
+
+    fn knows(&self, listed: &[Listed], name: &str) -> bool {
+        match &self.backend {
+            Backend::EnvFile(_) => listed.iter().any(|l| l.name == name),
+            Backend::OnePassword(_) => OnePassword::knows(listed, name),
+        }
+    }
+
+    /// The names of `names` the vault does not have (a cached listing is
+    /// refreshed before a name is called missing).
+    pub async fn missing(&self, names: &[String]) -> Result<Vec<String>, ProviderError> {
+        let (listed, cached) = self.list_cached().await?;
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|n| !self.knows(&listed, n))
+            .cloned()
+            .collect();
+        if missing.is_empty() || !cached {
+            return Ok(missing);
+        }
+        let listed = self.list_fresh().await?;
+        Ok(missing
+            .into_iter()
+            .filter(|n| !self.knows(&listed, n))
+            .collect())
     }
 
     /// Checks that a name is acceptable to this vault (no I/O).
     pub fn check_name(&self, name: &str) -> Result<(), ProviderError> {
-        match self {
-            Provider::EnvFile(_) => EnvFileProvider::check_name(name),
-            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        match &self.backend {
+            Backend::EnvFile(_) => EnvFileProvider::check_name(name),
+            Backend::OnePassword(_) => OnePassword::check_name(name),
         }
     }
 
@@ -105,39 +267,52 @@ impl Provider {
         &self,
         names: &[String],
     ) -> Result<(HashMap<String, SecretString>, String), ProviderError> {
-        match self {
-            Provider::EnvFile(p) => p.get(names).map(|(v, id)| (v, id.0)),
-            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        match &self.backend {
+            Backend::EnvFile(p) => p.get(names).map(|(v, id)| (v, id.0)),
+            Backend::OnePassword(p) => {
+                let (listed, cached) = self.list_cached().await?;
+                let listed = if cached && names.iter().any(|n| !OnePassword::knows(&listed, n)) {
+                    self.list_fresh().await?
+                } else {
+                    listed
+                };
+                let values = self.timed(p.get(names, &listed)).await?;
+                Ok((values, p.identity()))
+            }
         }
     }
 
     /// What a value read now would come from (an env vault: its file's
-    /// device and inode). Approvals and windows are bound to it.
+    /// device and inode; 1Password: the account and vaults). Approvals and
+    /// windows are bound to it.
     pub async fn identity(&self) -> Result<String, ProviderError> {
-        match self {
-            Provider::EnvFile(p) => p.identity().map(|id| id.0),
-            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
+        match &self.backend {
+            Backend::EnvFile(p) => p.identity().map(|id| id.0),
+            Backend::OnePassword(p) => Ok(p.identity()),
         }
     }
 
     /// Where the values live, as the approver should see it.
     pub fn location(&self) -> String {
-        match self {
-            Provider::EnvFile(p) => p.location(),
-            Provider::Unsupported { .. } => String::new(),
+        match &self.backend {
+            Backend::EnvFile(p) => p.location(),
+            Backend::OnePassword(p) => p.location(),
         }
     }
 
     pub async fn set(&self, writes: &[(String, SecretString)]) -> Result<(), ProviderError> {
-        match self {
-            Provider::EnvFile(p) => {
+        let result = match &self.backend {
+            Backend::EnvFile(p) => {
                 let p = p.clone();
                 let writes = writes.to_vec();
                 tokio::task::spawn_blocking(move || p.set(&writes))
                     .await
                     .map_err(|e| ProviderError::Invalid(format!("write task failed: {e}")))?
             }
-            Provider::Unsupported { vault, why } => Err(Self::unavailable(vault, why)),
-        }
+            Backend::OnePassword(p) => self.timed(p.set(writes)).await,
+        };
+        // Even a failed write may have changed some names.
+        *self.cache() = None;
+        result
     }
 }

@@ -123,7 +123,7 @@ impl Admin for AdminService {
                 p.config.vaults.values().map(|v| pb::VaultSummary {
                     name: v.name.clone(),
                     config_path: p.config.path.display().to_string(),
-                    kind: v.kind.as_str().into(),
+                    kind: v.settings.kind().into(),
                     ttl_minutes: v.ttl_minutes.round() as u32,
                     ttl_scope: v.ttl_scope.as_str().into(),
                     writable: v.writable,

@@ -60,11 +60,20 @@ pub fn status_of(e: AccessError) -> Status {
         AccessError::AuditUnavailable => Status::unavailable(msg),
         AccessError::SourceChanged(_) => Status::failed_precondition(msg),
         AccessError::Provider(p) => match p {
-            ProviderError::UnknownSecret { .. } => Status::not_found(msg),
+            ProviderError::UnknownSecret { .. } | ProviderError::NotFound { .. } => {
+                Status::not_found(msg)
+            }
             ProviderError::InvalidName(_) | ProviderError::Invalid(_) => {
                 Status::invalid_argument(msg)
             }
-            ProviderError::Unavailable { .. } => Status::unavailable(msg),
+            // A backend's trouble is not the daemon's absence (UNAVAILABLE,
+            // which the shim answers by reconnecting): each says what to do.
+            ProviderError::Unavailable { .. } => Status::aborted(msg),
+            ProviderError::TimedOut { .. } => Status::deadline_exceeded(msg),
+            ProviderError::Unauthorized { .. } | ProviderError::Forbidden { .. } => {
+                Status::permission_denied(msg)
+            }
+            ProviderError::NotConfigured { .. } => Status::failed_precondition(msg),
             // Not the daemon's absence: retrying cannot help, the message
             // says what to fix.
             ProviderError::File { error, .. } => match error {
