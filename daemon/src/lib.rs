@@ -201,7 +201,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
 
     let anchor = config.anchor.clone();
-    let default = Project::new(config, None);
+    let shutdown = CancellationToken::new();
+    let default = Project::new(config, None, &shutdown);
     let default_project = default.key();
     let mut projects = HashMap::new();
     projects.insert(default_project.clone(), Arc::new(default));
@@ -226,7 +227,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         reader,
         approval_base: RwLock::new(tunnel.base_url.clone()),
         tunnel: RwLock::new(tunnel.description.clone()),
-        shutdown: CancellationToken::new(),
+        shutdown,
         webhooks_queued,
     }));
 
@@ -384,7 +385,8 @@ pub fn ephemeral_state(
     let devices = Devices::new(Vec::new(), store.clone());
     let base = "http://localhost:1";
     let passkeys = passkeys::Passkeys::new(base, true, Vec::new(), store.clone());
-    let default = Project::new(config, None);
+    let shutdown = CancellationToken::new();
+    let default = Project::new(config, None, &shutdown);
     let default_project = default.key();
     let mut projects = HashMap::new();
     projects.insert(default_project.clone(), Arc::new(default));
@@ -410,7 +412,7 @@ pub fn ephemeral_state(
         reader,
         approval_base: RwLock::new(base.into()),
         tunnel: RwLock::new("none: ephemeral state".into()),
-        shutdown: CancellationToken::new(),
+        shutdown,
         webhooks_queued,
     }));
     Ok((state, writer))

@@ -33,13 +33,14 @@ pub struct Project {
 
 impl Project {
     /// `owner`: the uid that registered a project config (its vault files
-    /// must be that uid's); `None` for the daemon's own config.
-    pub fn new(config: ProjectConfig, owner: Option<u32>) -> Self {
+    /// must be that uid's); `None` for the daemon's own config. `stop` ends
+    /// every backend call in flight (the daemon is shutting down).
+    pub fn new(config: ProjectConfig, owner: Option<u32>, stop: &CancellationToken) -> Self {
         let providers = config
             .vaults
             .values()
             .map(|v| {
-                let provider = Provider::new(&v.name, &v.settings, v.limits, owner);
+                let provider = Provider::new(&v.name, &v.settings, v.limits, owner, stop.clone());
                 (v.name.clone(), provider)
             })
             .collect();

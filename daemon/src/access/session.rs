@@ -53,7 +53,7 @@ pub fn open_session(
             restrict_project(&mut config, &floor)
                 .map_err(|e| AccessError::Config(e.to_string()))?;
             state
-                .set_project(Project::new(config, Some(requester.uid)))
+                .set_project(Project::new(config, Some(requester.uid), &state.shutdown))
                 .key()
         }
     };

@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use onepassword::OnePassword;
+use tokio_util::sync::CancellationToken;
 
 use crate::secret::SecretString;
 
@@ -156,12 +157,20 @@ pub struct Provider {
     backend: Backend,
     limits: Limits,
     listed: Mutex<Option<(Instant, Arc<Vec<Listed>>)>>,
+    /// Cancelled when the daemon shuts down: no backend call holds it up.
+    stop: CancellationToken,
 }
 
 impl Provider {
     /// `owner`: `Some(uid)` for a vault of a project that uid registered,
     /// `None` for the daemon's own config.
-    pub fn new(vault: &str, settings: &Settings, limits: Limits, owner: Option<u32>) -> Provider {
+    pub fn new(
+        vault: &str,
+        settings: &Settings,
+        limits: Limits,
+        owner: Option<u32>,
+        stop: CancellationToken,
+    ) -> Provider {
         let backend = match settings {
             Settings::Env(s) => Backend::EnvFile(EnvFileProvider::new(
                 vault.to_string(),
@@ -177,22 +186,29 @@ impl Provider {
             backend,
             limits,
             listed: Mutex::new(None),
+            stop,
         }
     }
 
-    /// Runs one backend call within the vault's time-out.
+    /// Runs one backend call within the vault's time-out, or until the
+    /// daemon shuts down (the call is dropped: a command's process group
+    /// is killed, a connection closed).
     async fn timed<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
-        tokio::time::timeout(self.limits.timeout, call)
-            .await
-            .unwrap_or_else(|_| {
+        tokio::select! {
+            r = tokio::time::timeout(self.limits.timeout, call) => r.unwrap_or_else(|_| {
                 Err(ProviderError::TimedOut {
                     vault: self.vault.clone(),
                     seconds: self.limits.timeout.as_secs().max(1),
                 })
-            })
+            }),
+            () = self.stop.cancelled() => Err(ProviderError::Unavailable {
+                vault: self.vault.clone(),
+                why: "agent-vaultd is shutting down".into(),
+            }),
+        }
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Vec<Listed>>)>> {
