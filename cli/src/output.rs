@@ -35,7 +35,16 @@ pub fn now_ms() -> i64 {
 /// The time from now until `ms` (unix milliseconds), for a person: `42s`,
 /// `3m 05s`, `2h 10m`.
 pub fn left(ms: i64) -> String {
-    let s = ((ms - now_ms()).max(0) + 999) / 1000;
+    span((ms - now_ms()).max(0))
+}
+
+/// The time since `ms` (unix milliseconds), as [`left`] writes it.
+pub fn ago(ms: i64) -> String {
+    span((now_ms() - ms).max(0))
+}
+
+fn span(ms: i64) -> String {
+    let s = (ms + 999) / 1000;
     if s < 60 {
         format!("{s}s")
     } else if s < 3600 {

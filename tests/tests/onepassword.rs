@@ -226,6 +226,26 @@ async fn a_prototype_1password_config_works_through_the_shim() -> Result<()> {
     assert!(listed.text().contains("Stripe Key"), "{}", listed.text());
     agent.stop().await;
 
+    // `agent-vault status` shows the vault's type and health.
+    let status = home.cli_json(&["status"])?;
+    let dev = status["vaults"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "dev"))
+        .context("no dev vault in status")?;
+    assert_eq!(dev["type"], "1password");
+    assert!(dev["health"]["lastOkMs"].as_i64().is_some(), "{dev}");
+    assert!(dev["health"]["lastError"].is_null(), "{dev}");
+    assert_eq!(dev["health"]["cachedEntries"], 3, "{dev}");
+    assert!(
+        dev["location"].as_str().is_some_and(
+            |l| l.contains("1Password service account (env:OP_DEV_TOKEN), vaults vlt-dev-1")
+        ),
+        "{dev}"
+    );
+    let human = home.cli(&["status"])?;
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("3 names cached"), "{human}");
+
     // The token only in op's environment, values never in its arguments.
     let calls = op.calls()?;
     assert!(!calls.is_empty());
@@ -316,6 +336,18 @@ async fn a_backend_that_never_answers_times_out_while_other_vaults_serve() -> Re
         listed.text()
     );
     other.stop().await;
+
+    let status = home.cli_json(&["status"])?;
+    let dev = status["vaults"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "dev"))
+        .context("no dev vault in status")?;
+    assert!(
+        dev["health"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("did not answer within 3 s")),
+        "{dev}"
+    );
 
     // A call stuck in the backend does not hold up the daemon's shutdown.
     let mut daemon = daemon;

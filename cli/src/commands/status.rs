@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::Admin;
 use super::grants::{grant_json, grant_line};
-use crate::output::{Out, left, now_ms, user_list};
+use crate::output::{Out, ago, left, now_ms, user_list};
 
 pub async fn run(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
     let s = admin.status(pb::StatusRequest {}).await?.into_inner();
@@ -15,7 +15,13 @@ pub async fn run(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
         "approvalUrl": s.approval_base_url, "tunnel": s.tunnel, "passkeys": s.passkeys, "stateDir": s.state_dir, "socket": s.socket_path,
         "vaults": s.vaults.iter().map(|v| json!({"name": v.name, "config": v.config_path, "type": v.kind,
             "ttl": v.ttl_minutes, "ttlScope": v.ttl_scope, "writable": v.writable,
-            "require": v.require, "approvers": v.approvers})).collect::<Vec<_>>(),
+            "require": v.require, "approvers": v.approvers, "location": v.location,
+            "health": {
+                "lastOkMs": (v.last_ok_ms > 0).then_some(v.last_ok_ms),
+                "lastErrorMs": (v.last_error_ms > 0).then_some(v.last_error_ms),
+                "lastError": (!v.last_error.is_empty()).then_some(&v.last_error),
+                "cachedEntries": (v.cached_entries >= 0).then_some(v.cached_entries),
+            }})).collect::<Vec<_>>(),
         "devices": s.devices.iter().map(|d| json!({"id": d.id, "label": d.label, "pairedAtMs": d.paired_at_ms, "lastSeenMs": d.last_seen_ms})).collect::<Vec<_>>(),
         "pending": s.pending_count,
         "agentUids": s.agent_uids, "adminUids": s.admin_uids,
@@ -23,6 +29,26 @@ pub async fn run(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
     });
     out.emit(value, || human(&s));
     Ok(())
+}
+
+/// How a vault's backend has been answering, in one line.
+fn health(v: &pb::VaultSummary) -> String {
+    let mut parts = vec![v.location.clone()];
+    parts.push(match v.last_ok_ms {
+        0 => "not used yet".to_string(),
+        ms => format!("answered {} ago", ago(ms)),
+    });
+    if v.last_error_ms > 0 {
+        parts.push(format!(
+            "last error {} ago: {}",
+            ago(v.last_error_ms),
+            v.last_error
+        ));
+    }
+    if v.cached_entries >= 0 {
+        parts.push(format!("{} names cached", v.cached_entries));
+    }
+    parts.join("; ")
 }
 
 fn human(s: &pb::StatusReply) {
@@ -55,6 +81,7 @@ fn human(s: &pb::StatusReply) {
             approval,
             v.config_path
         );
+        println!("    {}", health(v));
     }
     println!("paired devices: {}", s.devices.len());
     for d in &s.devices {

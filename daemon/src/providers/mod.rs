@@ -151,6 +151,17 @@ impl Default for Limits {
     }
 }
 
+/// How a vault's backend has been answering (`agent-vault status`).
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// When it last answered (ms since the epoch).
+    pub last_ok_ms: Option<i64>,
+    /// Its last failure, and when.
+    pub last_error: Option<(i64, String)>,
+    /// Names in the list cache, if any.
+    pub cached: Option<usize>,
+}
+
 #[derive(Debug)]
 pub struct Provider {
     vault: String,
@@ -159,6 +170,7 @@ pub struct Provider {
     listed: Mutex<Option<(Instant, Arc<Vec<Listed>>)>>,
     /// Cancelled when the daemon shuts down: no backend call holds it up.
     stop: CancellationToken,
+    health: Mutex<Health>,
 }
 
 impl Provider {
@@ -187,6 +199,7 @@ impl Provider {
             limits,
             listed: Mutex::new(None),
             stop,
+            health: Mutex::default(),
         }
     }
 
@@ -211,6 +224,34 @@ impl Provider {
         }
     }
 
+    /// Records how a backend call went: an answer (a name it does not
+    /// have, or one it refuses, is an answer too) or a failure.
+    fn note<T>(&self, r: Result<T, ProviderError>) -> Result<T, ProviderError> {
+        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let now = crate::clock::now_ms();
+        match &r {
+            Ok(_)
+            | Err(
+                ProviderError::UnknownSecret { .. }
+                | ProviderError::NotFound { .. }
+                | ProviderError::InvalidName(_)
+                | ProviderError::Invalid(_),
+            ) => h.last_ok_ms = Some(now),
+            Err(e) => h.last_error = Some((now, e.to_string())),
+        }
+        r
+    }
+
+    pub fn health(&self) -> Health {
+        let mut h = self
+            .health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        h.cached = self.cache().as_ref().map(|(_, l)| l.len());
+        h
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Vec<Listed>>)>> {
         self.listed.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -224,7 +265,7 @@ impl Provider {
     async fn list_cached(&self) -> Result<(Arc<Vec<Listed>>, bool), ProviderError> {
         if let Backend::EnvFile(p) = &self.backend {
             // Its own snapshot is keyed by the file's identity: always current.
-            return Ok((Arc::new(p.list()?), false));
+            return Ok((Arc::new(self.note(p.list())?), false));
         }
         if let Some((at, l)) = &*self.cache()
             && at.elapsed() < self.limits.list_cache
@@ -236,8 +277,8 @@ impl Provider {
 
     async fn list_fresh(&self) -> Result<Arc<Vec<Listed>>, ProviderError> {
         let listed = Arc::new(match &self.backend {
-            Backend::EnvFile(p) => p.list()?,
-            Backend::OnePassword(p) => self.timed(p.list()).await?,
+            Backend::EnvFile(p) => self.note(p.list())?,
+            Backend::OnePassword(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -284,7 +325,7 @@ impl Provider {
         names: &[String],
     ) -> Result<(HashMap<String, SecretString>, String), ProviderError> {
         match &self.backend {
-            Backend::EnvFile(p) => p.get(names).map(|(v, id)| (v, id.0)),
+            Backend::EnvFile(p) => self.note(p.get(names).map(|(v, id)| (v, id.0))),
             Backend::OnePassword(p) => {
                 let (listed, cached) = self.list_cached().await?;
                 let listed = if cached && names.iter().any(|n| !OnePassword::knows(&listed, n)) {
@@ -292,7 +333,7 @@ impl Provider {
                 } else {
                     listed
                 };
-                let values = self.timed(p.get(names, &listed)).await?;
+                let values = self.note(self.timed(p.get(names, &listed)).await)?;
                 Ok((values, p.identity()))
             }
         }
@@ -327,6 +368,7 @@ impl Provider {
             }
             Backend::OnePassword(p) => self.timed(p.set(writes)).await,
         };
+        let result = self.note(result);
         // Even a failed write may have changed some names.
         *self.cache() = None;
         result

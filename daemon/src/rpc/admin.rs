@@ -120,15 +120,27 @@ impl Admin for AdminService {
             .all_projects()
             .iter()
             .flat_map(|p| {
-                p.config.vaults.values().map(|v| pb::VaultSummary {
-                    name: v.name.clone(),
-                    config_path: p.config.path.display().to_string(),
-                    kind: v.settings.kind().into(),
-                    ttl_minutes: v.ttl_minutes.round() as u32,
-                    ttl_scope: v.ttl_scope.as_str().into(),
-                    writable: v.writable,
-                    require: v.factor.as_str().into(),
-                    approvers: v.approvers,
+                p.config.vaults.values().map(|v| {
+                    let provider = p.providers.get(&v.name);
+                    let health = provider.map(|p| p.health()).unwrap_or_default();
+                    let (last_error_ms, last_error) = health.last_error.unwrap_or_default();
+                    pb::VaultSummary {
+                        name: v.name.clone(),
+                        config_path: p.config.path.display().to_string(),
+                        kind: v.settings.kind().into(),
+                        ttl_minutes: v.ttl_minutes.round() as u32,
+                        ttl_scope: v.ttl_scope.as_str().into(),
+                        writable: v.writable,
+                        require: v.factor.as_str().into(),
+                        approvers: v.approvers,
+                        last_ok_ms: health.last_ok_ms.unwrap_or(0),
+                        last_error_ms,
+                        last_error,
+                        cached_entries: health
+                            .cached
+                            .map_or(-1, |n| i32::try_from(n).unwrap_or(i32::MAX)),
+                        location: provider.map(|p| p.location()).unwrap_or_default(),
+                    }
                 })
             })
             .collect();
