@@ -24,6 +24,61 @@ pub fn find_config(env: EnvFn<'_>, cwd: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// The prototype's set-up without a config file: `AGENT_VAULT_PROVIDER`
+/// (`env` or `1password`) in the MCP server's environment gives the
+/// session one vault, "default", with `AGENT_VAULT_ENV_FILE` (default
+/// `./.env.secrets`), or `OP_SERVICE_ACCOUNT_TOKEN` and
+/// `AGENT_VAULT_1P_VAULTS` (comma-separated vault ids), and
+/// `AGENT_VAULT_TTL_MINUTES`. Returns the config's text and the path it
+/// is known by (it names its origin; no such file exists), or `None`
+/// when `AGENT_VAULT_PROVIDER` is not set.
+pub fn config_from_env(env: EnvFn<'_>, cwd: &Path) -> Option<Result<(PathBuf, String), String>> {
+    let var = |k: &str| env(k).map(|v| v.to_string_lossy().trim().to_string());
+    let provider = var("AGENT_VAULT_PROVIDER").filter(|p| !p.is_empty())?;
+    let ttl = match var("AGENT_VAULT_TTL_MINUTES").filter(|t| !t.is_empty()) {
+        None => 0.0,
+        Some(t) => match t.parse::<f64>() {
+            Ok(m) if m.is_finite() && m >= 0.0 => m,
+            _ => {
+                return Some(Err(format!(
+                    "AGENT_VAULT_TTL_MINUTES is \"{t}\"; expected a number of minutes (0 means always ask)"
+                )));
+            }
+        },
+    };
+    let vault = match provider.as_str() {
+        "env" => {
+            let file = var("AGENT_VAULT_ENV_FILE")
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| ".env.secrets".into());
+            serde_json::json!({"type": "env", "file": cwd.join(file), "ttl": ttl})
+        }
+        "1password" => {
+            let vault_ids: Vec<String> = var("AGENT_VAULT_1P_VAULTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+                .collect();
+            serde_json::json!({
+                "type": "1password",
+                "serviceAccountToken": "env:OP_SERVICE_ACCOUNT_TOKEN",
+                "vaultIds": vault_ids,
+                "ttl": ttl,
+            })
+        }
+        other => {
+            return Some(Err(format!(
+                "AGENT_VAULT_PROVIDER is \"{other}\"; expected \"env\" or \"1password\" (or write an agent-vault.config.json)"
+            )));
+        }
+    };
+    let text = serde_json::json!({"vaults": {"default": vault}}).to_string();
+    let path = cwd.join(format!("(environment: AGENT_VAULT_PROVIDER={provider})"));
+    Some(Ok((path, text)))
+}
+
 /// The names of every `"env:NAME"` string anywhere in a config's JSON. The
 /// shim sends the values of these, from its own environment, to the daemon.
 pub fn referenced_env_names(text: &str) -> Vec<String> {
@@ -60,5 +115,46 @@ mod tests {
             "ngrokAuthToken":"env:NGROK_AUTHTOKEN","webhooks":[{"url":"x","authorization":"env:OP"}]}"#;
         assert_eq!(referenced_env_names(text), vec!["NGROK_AUTHTOKEN", "OP"]);
         assert!(referenced_env_names("not json").is_empty());
+    }
+
+    #[test]
+    fn the_prototypes_environment_set_up_gives_one_vault() {
+        let cwd = Path::new("/work/app");
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert!(config_from_env(&vars(&[]), cwd).is_none());
+        let env = vars(&[
+            ("AGENT_VAULT_PROVIDER", "env"),
+            ("AGENT_VAULT_TTL_MINUTES", "5"),
+        ]);
+        let Some(Ok((path, text))) = config_from_env(&env, cwd) else {
+            panic!("no config");
+        };
+        assert!(path.starts_with(cwd) && path.is_absolute());
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(v["vaults"]["default"]["file"], "/work/app/.env.secrets");
+        assert_eq!(v["vaults"]["default"]["ttl"], 5.0);
+        let env = vars(&[
+            ("AGENT_VAULT_PROVIDER", "1password"),
+            ("AGENT_VAULT_1P_VAULTS", "a1, b2,"),
+        ]);
+        let Some(Ok((_, text))) = config_from_env(&env, cwd) else {
+            panic!("no config");
+        };
+        assert_eq!(
+            referenced_env_names(&text),
+            vec!["OP_SERVICE_ACCOUNT_TOKEN"]
+        );
+        assert!(text.contains(r#""vaultIds":["a1","b2"]"#), "{text}");
+        let bad = vars(&[("AGENT_VAULT_PROVIDER", "vault")]);
+        assert!(
+            matches!(config_from_env(&bad, cwd), Some(Err(e)) if e.contains("expected \"env\" or \"1password\""))
+        );
     }
 }

@@ -41,14 +41,28 @@ struct Registration {
 
 fn project_registration() -> Result<Registration, String> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let Some(found) =
-        agent_vault_proto::project::find_config(&agent_vault_proto::paths::process_env, &cwd)
-    else {
-        return Ok(Registration {
-            path: String::new(),
-            text: String::new(),
-            env: HashMap::new(),
-        });
+    let env_of = |text: &str| {
+        agent_vault_proto::project::referenced_env_names(text)
+            .into_iter()
+            .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
+            .collect()
+    };
+    let process_env = &agent_vault_proto::paths::process_env;
+    let Some(found) = agent_vault_proto::project::find_config(process_env, &cwd) else {
+        // The prototype's set-up by environment variables, if any.
+        return match agent_vault_proto::project::config_from_env(process_env, &cwd) {
+            None => Ok(Registration {
+                path: String::new(),
+                text: String::new(),
+                env: HashMap::new(),
+            }),
+            Some(Err(why)) => Err(why),
+            Some(Ok((path, text))) => Ok(Registration {
+                path: path.display().to_string(),
+                env: env_of(&text),
+                text,
+            }),
+        };
     };
     let cannot = |e: std::io::Error| {
         format!(
@@ -58,10 +72,7 @@ fn project_registration() -> Result<Registration, String> {
     };
     let path = std::fs::canonicalize(&found).map_err(cannot)?;
     let text = std::fs::read_to_string(&path).map_err(cannot)?;
-    let env = agent_vault_proto::project::referenced_env_names(&text)
-        .into_iter()
-        .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
-        .collect();
+    let env = env_of(&text);
     Ok(Registration {
         path: path.display().to_string(),
         text,

@@ -432,3 +432,81 @@ async fn a_missing_op_says_how_to_install_it() -> Result<()> {
     agent.stop().await;
     Ok(())
 }
+
+/// A shim started with the prototype's environment variables and no
+/// config file anywhere it looks.
+async fn agent_with_env(home: &Home, vars: &[(&str, &str)]) -> Result<(Agent, PathBuf)> {
+    let dir = home.dir.path().join("no-config");
+    std::fs::create_dir_all(&dir)?;
+    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+    cmd.current_dir(&dir);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    Ok((Agent::spawn(cmd).await?, dir))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_prototypes_environment_variables_give_one_vault() -> Result<()> {
+    let home = Home::new()?;
+    let op = OpStandIn::install(&home)?;
+    let path = op.path();
+    let daemon = Daemon::start(&home, |c| {
+        c.env("PATH", &path);
+    })?;
+    let approver = Approver::pair(&home, &daemon.base_url).await?;
+
+    // 1password: the token from the MCP server's environment.
+    let (agent, _) = agent_with_env(
+        &home,
+        &[
+            ("AGENT_VAULT_PROVIDER", "1password"),
+            ("OP_SERVICE_ACCOUNT_TOKEN", TOKEN),
+            ("AGENT_VAULT_1P_VAULTS", "vlt-ops-2"),
+        ],
+    )
+    .await?;
+    let listed = agent.call("list_secrets", json!({})).await?;
+    assert!(
+        listed.text().contains("default") && listed.text().contains("Prod Root"),
+        "{}",
+        listed.text()
+    );
+    assert!(!listed.text().contains("GitHub Token"), "{}", listed.text());
+    let (r, agent) = call_and_decide(
+        &home,
+        &approver,
+        agent,
+        "get_secret",
+        get("default", "op://Operations/Prod Root/password"),
+        "approve",
+    )
+    .await?;
+    assert!(!r.is_error && r.text() == OPS_PASSWORD, "{r:?}");
+    agent.stop().await;
+
+    // env: the file named, relative to the MCP server's directory.
+    let (agent, dir) = agent_with_env(
+        &home,
+        &[
+            ("AGENT_VAULT_PROVIDER", "env"),
+            ("AGENT_VAULT_ENV_FILE", "mine.env"),
+        ],
+    )
+    .await?;
+    std::fs::write(dir.join("mine.env"), "MY_KEY=my-value-31f0\n")?;
+    let listed = agent.call("list_secrets", json!({})).await?;
+    assert!(listed.text().contains("MY_KEY"), "{}", listed.text());
+    assert!(!listed.text().contains("API_KEY"), "{}", listed.text());
+    agent.stop().await;
+
+    // A value it does not know is refused with what it expects.
+    let (agent, _) = agent_with_env(&home, &[("AGENT_VAULT_PROVIDER", "bitwarden")]).await?;
+    let r = agent.call("list_secrets", json!({})).await?;
+    assert!(
+        r.is_error && r.text().contains("expected \"env\" or \"1password\""),
+        "{r:?}"
+    );
+    agent.stop().await;
+    Ok(())
+}

@@ -549,8 +549,10 @@ mod tests {
             ),
             "{e}"
         );
-        let e = err_of(r#"{"vaults":{"dev":{"type":"env"}}}"#);
+        let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":""}}}"#);
         assert!(e.contains("vaults.dev.file: expected the path"), "{e}");
+        // The prototype's default file.
+        assert_eq!(err_of(r#"{"vaults":{"dev":{"type":"env"}}}"#), "ok");
         let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","ttl":-1}}}"#);
         assert!(
             e.contains("vaults.dev.ttl: expected a number of minutes"),

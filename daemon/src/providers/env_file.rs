@@ -44,13 +44,13 @@ impl Settings {
     ) -> Result<Self, super::contract::FieldError> {
         let raw: RawSettings = serde_path_to_error::deserialize(fields)
             .map_err(|e| (e.path().to_string(), e.inner().to_string()))?;
-        match raw.file.as_deref() {
-            None => Err((
+        // The prototype's default: `.env.secrets` beside the config.
+        match raw.file.as_deref().unwrap_or(".env.secrets") {
+            "" => Err((
                 "file".into(),
                 "expected the path of a .env file (relative to the config file)".into(),
             )),
-            Some("") => Err(("file".into(), "expected a non-empty path".into())),
-            Some(f) => Ok(Settings { file: dir.join(f) }),
+            f => Ok(Settings { file: dir.join(f) }),
         }
     }
 }
