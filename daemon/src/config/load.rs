@@ -721,6 +721,34 @@ mod tests {
                 .is_some_and(|e| e.contains("webhooks[1].secret") && e.contains("env:NAME")),
             "{e:?}"
         );
+        // Nor may a project's vault make it read a credential file, or use
+        // the daemon's own 1Password sign-in.
+        let floor_check = |text: &str| {
+            let mut p = parse_config(Path::new("/p/agent-vault.config.json"), text, &no_env)
+                .map_err(|e| e.to_string())?;
+            restrict_project(&mut p, &floor).map_err(|e| e.to_string())
+        };
+        let file_token = floor_check(
+            r#"{"vaults":{"op":{"type":"1password","serviceAccountToken":"file:/etc/shadow"}}}"#,
+        );
+        assert!(
+            file_token
+                .as_ref()
+                .is_err_and(|e| e.contains("vaults.op.serviceAccountToken")
+                    && e.contains("may not name a file")),
+            "{file_token:?}"
+        );
+        let ambient = floor_check(r#"{"vaults":{"op":{"type":"1password"}}}"#);
+        assert!(
+            ambient
+                .as_ref()
+                .is_err_and(|e| e.contains("serves only vaults of agent-vaultd's own config")),
+            "{ambient:?}"
+        );
+        assert!(
+            floor_check(r#"{"vaults":{"op":{"type":"1password","serviceAccountToken":"env:T"}}}"#)
+                .is_ok()
+        );
         // Bad secrets and schedules say what is expected.
         for (text, field) in [
             (
