@@ -21,6 +21,7 @@ mod contract;
 mod credential;
 pub mod dotenv;
 mod env_file;
+mod exec;
 mod hashicorp_vault;
 mod onepassword;
 mod subprocess;
@@ -36,6 +37,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use exec::Exec;
 use hashicorp_vault::HashicorpVault;
 use onepassword::OnePassword;
 use tokio_util::sync::CancellationToken;
@@ -59,11 +61,12 @@ pub enum Settings {
     Env(env_file::Settings),
     OnePassword(onepassword::Settings),
     HashicorpVault(hashicorp_vault::Settings),
+    Exec(exec::Settings),
 }
 
 impl Settings {
     /// Every type, as the config's `type` spells it.
-    pub const TYPES: &'static [&'static str] = &["env", "1password", "hashicorp-vault"];
+    pub const TYPES: &'static [&'static str] = &["env", "1password", "hashicorp-vault", "exec"];
 
     /// The fields a type sets besides [`COMMON_FIELDS`].
     pub fn fields(kind: &str) -> Option<&'static [&'static str]> {
@@ -71,6 +74,7 @@ impl Settings {
             "env" => Some(env_file::FIELDS),
             "1password" => Some(onepassword::FIELDS),
             "hashicorp-vault" => Some(hashicorp_vault::FIELDS),
+            "exec" => Some(exec::FIELDS),
             _ => None,
         }
     }
@@ -90,6 +94,7 @@ impl Settings {
             "hashicorp-vault" => {
                 hashicorp_vault::Settings::parse(fields, dir, env).map(Settings::HashicorpVault)
             }
+            "exec" => exec::Settings::parse(fields).map(Settings::Exec),
             other => Err((
                 "type".into(),
                 format!(
@@ -105,6 +110,7 @@ impl Settings {
             Settings::Env(_) => "env",
             Settings::OnePassword(_) => "1password",
             Settings::HashicorpVault(_) => "hashicorp-vault",
+            Settings::Exec(_) => "exec",
         }
     }
 
@@ -117,6 +123,7 @@ impl Settings {
             Settings::Env(s) => format!("{:?}", Some(&s.file)),
             Settings::OnePassword(s) => s.definition(),
             Settings::HashicorpVault(s) => s.definition(),
+            Settings::Exec(s) => s.definition(),
         }
     }
 
@@ -127,6 +134,7 @@ impl Settings {
             Settings::Env(_) => None,
             Settings::OnePassword(s) => s.project_refusal(),
             Settings::HashicorpVault(s) => s.project_refusal(),
+            Settings::Exec(s) => s.project_refusal(),
         }
     }
 
@@ -144,6 +152,7 @@ enum Backend {
     EnvFile(EnvFileProvider),
     OnePassword(OnePassword),
     HashicorpVault(Box<HashicorpVault>),
+    Exec(Exec),
 }
 
 /// How a provider calls its backend.
@@ -206,6 +215,7 @@ impl Provider {
             Settings::HashicorpVault(s) => {
                 Backend::HashicorpVault(Box::new(HashicorpVault::new(vault.to_string(), s.clone())))
             }
+            Settings::Exec(s) => Backend::Exec(Exec::new(vault.to_string(), s.clone())),
         };
         Provider {
             vault: vault.to_string(),
@@ -294,6 +304,7 @@ impl Provider {
             Backend::EnvFile(p) => self.note(p.list())?,
             Backend::OnePassword(p) => self.note(self.timed(p.list()).await)?,
             Backend::HashicorpVault(p) => self.note(self.timed(p.list()).await)?,
+            Backend::Exec(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -304,6 +315,7 @@ impl Provider {
             Backend::EnvFile(_) => listed.iter().any(|l| l.name == name),
             Backend::OnePassword(_) => OnePassword::knows(listed, name),
             Backend::HashicorpVault(_) => HashicorpVault::knows(listed, name),
+            Backend::Exec(_) => listed.iter().any(|l| l.name == name),
         }
     }
 
@@ -332,6 +344,7 @@ impl Provider {
             Backend::EnvFile(_) => EnvFileProvider::check_name(name),
             Backend::OnePassword(_) => OnePassword::check_name(name),
             Backend::HashicorpVault(_) => HashicorpVault::check_name(name),
+            Backend::Exec(_) => Exec::check_name(name),
         }
     }
 
@@ -357,6 +370,10 @@ impl Provider {
                 let values = self.note(self.timed(p.get(names)).await)?;
                 Ok((values, p.identity()))
             }
+            Backend::Exec(p) => {
+                let values = self.note(self.timed(p.get(names)).await)?;
+                Ok((values, p.identity()))
+            }
         }
     }
 
@@ -368,6 +385,7 @@ impl Provider {
             Backend::EnvFile(p) => p.identity().map(|id| id.0),
             Backend::OnePassword(p) => Ok(p.identity()),
             Backend::HashicorpVault(p) => Ok(p.identity()),
+            Backend::Exec(p) => Ok(p.identity()),
         }
     }
 
@@ -377,6 +395,7 @@ impl Provider {
             Backend::EnvFile(p) => p.location(),
             Backend::OnePassword(p) => p.location(),
             Backend::HashicorpVault(p) => p.location(),
+            Backend::Exec(p) => p.location(),
         }
     }
 
@@ -391,6 +410,7 @@ impl Provider {
             }
             Backend::OnePassword(p) => self.timed(p.set(writes)).await,
             Backend::HashicorpVault(p) => self.timed(p.set(writes)).await,
+            Backend::Exec(p) => self.timed(p.set(writes)).await,
         };
         let result = self.note(result);
         // Even a failed write may have changed some names.
