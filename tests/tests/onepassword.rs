@@ -12,10 +12,10 @@
 //! - a project's config may not borrow agent-vaultd's own 1Password
 //!   sign-in.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use agent_vault_e2e::peers::OpStandIn;
 use agent_vault_e2e::*;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -48,82 +48,34 @@ const PROTOTYPE_CONFIG: &str = r#"{
   "approval": { "waitSeconds": 20 }
 }"#;
 
-/// `op` on a PATH of its own, with its state beside it.
-struct OpStandIn {
-    dir: PathBuf,
-}
-
-impl OpStandIn {
-    fn install(home: &Home) -> Result<Self> {
-        let dir = home.dir.path().join("opbin");
-        std::fs::create_dir_all(&dir)?;
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/op_standin.py");
-        std::fs::copy(script, dir.join("op"))?;
-        std::fs::set_permissions(dir.join("op"), std::fs::Permissions::from_mode(0o755))?;
-        let db = json!({
-            "vaults": [
-                {"id": "vlt-dev-1", "name": "Development"},
-                {"id": "vlt-ops-2", "name": "Operations"}
-            ],
-            "items": [
-                {"id": "itm-gh", "title": "GitHub Token", "category": "API_CREDENTIAL",
-                 "vault": {"id": "vlt-dev-1"},
-                 "fields": [
-                    {"id": "username", "type": "STRING", "label": "username", "value": "octocat"},
-                    {"id": "credential", "type": "CONCEALED", "label": "credential", "value": GITHUB_PASSWORD},
-                    {"id": "notesPlain", "type": "STRING", "label": "notesPlain", "value": ""}
-                 ]},
-                {"id": "itm-db", "title": "Database", "category": "DATABASE",
-                 "vault": {"id": "vlt-dev-1"},
-                 "fields": [
-                    {"id": "username", "type": "STRING", "label": "username", "value": "app"},
-                    {"id": "password", "type": "CONCEALED", "label": "password", "value": DB_PASSWORD}
-                 ]},
-                {"id": "itm-ops", "title": "Prod Root", "category": "LOGIN",
-                 "vault": {"id": "vlt-ops-2"},
-                 "fields": [{"id": "password", "type": "CONCEALED", "label": "password", "value": OPS_PASSWORD}]}
-            ],
-            "tokens": {TOKEN: {"read": ["vlt-dev-1", "vlt-ops-2"], "write": ["vlt-dev-1"]}},
-            "mode": ""
-        });
-        std::fs::write(dir.join("op-db.json"), db.to_string())?;
-        Ok(Self { dir })
-    }
-
-    fn path(&self) -> String {
-        format!(
-            "{}:{}",
-            self.dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
-    }
-
-    fn db(&self) -> Result<Value> {
-        Ok(serde_json::from_str(&std::fs::read_to_string(
-            self.dir.join("op-db.json"),
-        )?)?)
-    }
-
-    fn set_mode(&self, mode: &str) -> Result<()> {
-        let mut db = self.db()?;
-        db["mode"] = json!(mode);
-        Ok(std::fs::write(self.dir.join("op-db.json"), db.to_string())?)
-    }
-
-    fn calls(&self) -> Result<Vec<Value>> {
-        let log = std::fs::read_to_string(self.dir.join("op-calls.log")).unwrap_or_default();
-        Ok(log
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()?)
-    }
-
-    fn item(&self, title: &str) -> Result<Value> {
-        self.db()?["items"]
-            .as_array()
-            .and_then(|items| items.iter().find(|i| i["title"] == title).cloned())
-            .with_context(|| format!("no item {title}"))
-    }
+/// Two vaults and three items, one token that reads both and writes one.
+fn op_db() -> Value {
+    json!({
+        "vaults": [
+            {"id": "vlt-dev-1", "name": "Development"},
+            {"id": "vlt-ops-2", "name": "Operations"}
+        ],
+        "items": [
+            {"id": "itm-gh", "title": "GitHub Token", "category": "API_CREDENTIAL",
+             "vault": {"id": "vlt-dev-1"},
+             "fields": [
+                {"id": "username", "type": "STRING", "label": "username", "value": "octocat"},
+                {"id": "credential", "type": "CONCEALED", "label": "credential", "value": GITHUB_PASSWORD},
+                {"id": "notesPlain", "type": "STRING", "label": "notesPlain", "value": ""}
+             ]},
+            {"id": "itm-db", "title": "Database", "category": "DATABASE",
+             "vault": {"id": "vlt-dev-1"},
+             "fields": [
+                {"id": "username", "type": "STRING", "label": "username", "value": "app"},
+                {"id": "password", "type": "CONCEALED", "label": "password", "value": DB_PASSWORD}
+             ]},
+            {"id": "itm-ops", "title": "Prod Root", "category": "LOGIN",
+             "vault": {"id": "vlt-ops-2"},
+             "fields": [{"id": "password", "type": "CONCEALED", "label": "password", "value": OPS_PASSWORD}]}
+        ],
+        "tokens": {TOKEN: {"read": ["vlt-dev-1", "vlt-ops-2"], "write": ["vlt-dev-1"]}},
+        "mode": ""
+    })
 }
 
 fn get(vault: &str, name: &str) -> Value {
@@ -133,7 +85,7 @@ fn get(vault: &str, name: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_prototype_1password_config_works_through_the_shim() -> Result<()> {
     let home = Home::with_config(PROTOTYPE_CONFIG)?;
-    let op = OpStandIn::install(&home)?;
+    let op = OpStandIn::install(&home, &op_db())?;
     let path = op.path();
     let daemon = Daemon::start(&home, |c| {
         c.env("PATH", &path).env("OP_DEV_TOKEN", TOKEN);
@@ -287,7 +239,7 @@ async fn a_backend_that_never_answers_times_out_while_other_vaults_serve() -> Re
         bail!("the config was not changed");
     }
     let home = Home::with_config(&config)?;
-    let op = OpStandIn::install(&home)?;
+    let op = OpStandIn::install(&home, &op_db())?;
     op.set_mode("hang")?;
     let path = op.path();
     let daemon = Daemon::start(&home, |c| {
@@ -383,7 +335,7 @@ async fn a_backend_that_never_answers_times_out_while_other_vaults_serve() -> Re
 #[tokio::test(flavor = "multi_thread")]
 async fn a_project_config_cannot_borrow_the_daemons_1password_sign_in() -> Result<()> {
     let home = Home::new()?;
-    let op = OpStandIn::install(&home)?;
+    let op = OpStandIn::install(&home, &op_db())?;
     let path = op.path();
     let _daemon = Daemon::start(&home, |c| {
         c.env("PATH", &path);
@@ -449,7 +401,7 @@ async fn agent_with_env(home: &Home, vars: &[(&str, &str)]) -> Result<(Agent, Pa
 #[tokio::test(flavor = "multi_thread")]
 async fn the_prototypes_environment_variables_give_one_vault() -> Result<()> {
     let home = Home::new()?;
-    let op = OpStandIn::install(&home)?;
+    let op = OpStandIn::install(&home, &op_db())?;
     let path = op.path();
     let daemon = Daemon::start(&home, |c| {
         c.env("PATH", &path);
