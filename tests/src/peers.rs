@@ -180,3 +180,66 @@ impl OpStandIn {
             .with_context(|| format!("no item {title}"))
     }
 }
+
+/// A 1Password Connect server as the local stand-in
+/// `tests/py/connect_standin.py` (written from 1Password's public Connect
+/// API reference), on a free loopback port, stopped when dropped.
+pub struct ConnectStandIn {
+    child: Child,
+    pub url: String,
+    db: PathBuf,
+}
+
+impl Drop for ConnectStandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ConnectStandIn {
+    /// Starts it in `home` with `db` as its state (op_standin.py's shape).
+    pub async fn start(home: &Home, db: &Value) -> Result<Self> {
+        let python = std::env::var_os("AGENT_VAULT_TEST_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("python3"));
+        let dir = home.dir.path().join("connect");
+        std::fs::create_dir_all(&dir)?;
+        let db_path = dir.join("db.json");
+        std::fs::write(&db_path, db.to_string())?;
+        let port = free_port()?;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/connect_standin.py");
+        let child = Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&db_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the Connect stand-in")?;
+        let me = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            db: db_path,
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(me);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!("the Connect stand-in did not listen on {}", me.url)
+    }
+
+    pub fn db(&self) -> Result<Value> {
+        Ok(serde_json::from_str(&std::fs::read_to_string(&self.db)?)?)
+    }
+
+    pub fn item(&self, title: &str) -> Result<Value> {
+        self.db()?["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["title"] == title).cloned())
+            .with_context(|| format!("no item {title}"))
+    }
+}

@@ -24,6 +24,8 @@ mod env_file;
 mod exec;
 mod hashicorp_vault;
 mod onepassword;
+mod onepassword_connect;
+mod onepassword_items;
 mod subprocess;
 mod vault_file;
 
@@ -40,6 +42,7 @@ use std::time::{Duration, Instant};
 use exec::Exec;
 use hashicorp_vault::HashicorpVault;
 use onepassword::OnePassword;
+use onepassword_connect::OnePasswordConnect;
 use tokio_util::sync::CancellationToken;
 
 use crate::secret::SecretString;
@@ -62,11 +65,18 @@ pub enum Settings {
     OnePassword(onepassword::Settings),
     HashicorpVault(hashicorp_vault::Settings),
     Exec(exec::Settings),
+    OnePasswordConnect(onepassword_connect::Settings),
 }
 
 impl Settings {
     /// Every type, as the config's `type` spells it.
-    pub const TYPES: &'static [&'static str] = &["env", "1password", "hashicorp-vault", "exec"];
+    pub const TYPES: &'static [&'static str] = &[
+        "env",
+        "1password",
+        "1password-connect",
+        "hashicorp-vault",
+        "exec",
+    ];
 
     /// The fields a type sets besides [`COMMON_FIELDS`].
     pub fn fields(kind: &str) -> Option<&'static [&'static str]> {
@@ -75,6 +85,7 @@ impl Settings {
             "1password" => Some(onepassword::FIELDS),
             "hashicorp-vault" => Some(hashicorp_vault::FIELDS),
             "exec" => Some(exec::FIELDS),
+            "1password-connect" => Some(onepassword_connect::FIELDS),
             _ => None,
         }
     }
@@ -95,6 +106,8 @@ impl Settings {
                 hashicorp_vault::Settings::parse(fields, dir, env).map(Settings::HashicorpVault)
             }
             "exec" => exec::Settings::parse(fields).map(Settings::Exec),
+            "1password-connect" => onepassword_connect::Settings::parse(fields, dir, env)
+                .map(Settings::OnePasswordConnect),
             other => Err((
                 "type".into(),
                 format!(
@@ -111,6 +124,7 @@ impl Settings {
             Settings::OnePassword(_) => "1password",
             Settings::HashicorpVault(_) => "hashicorp-vault",
             Settings::Exec(_) => "exec",
+            Settings::OnePasswordConnect(_) => "1password-connect",
         }
     }
 
@@ -124,6 +138,7 @@ impl Settings {
             Settings::OnePassword(s) => s.definition(),
             Settings::HashicorpVault(s) => s.definition(),
             Settings::Exec(s) => s.definition(),
+            Settings::OnePasswordConnect(s) => s.definition(),
         }
     }
 
@@ -135,6 +150,7 @@ impl Settings {
             Settings::OnePassword(s) => s.project_refusal(),
             Settings::HashicorpVault(s) => s.project_refusal(),
             Settings::Exec(s) => s.project_refusal(),
+            Settings::OnePasswordConnect(s) => s.project_refusal(),
         }
     }
 
@@ -153,6 +169,7 @@ enum Backend {
     OnePassword(OnePassword),
     HashicorpVault(Box<HashicorpVault>),
     Exec(Exec),
+    OnePasswordConnect(Box<OnePasswordConnect>),
 }
 
 /// How a provider calls its backend.
@@ -216,6 +233,9 @@ impl Provider {
                 Backend::HashicorpVault(Box::new(HashicorpVault::new(vault.to_string(), s.clone())))
             }
             Settings::Exec(s) => Backend::Exec(Exec::new(vault.to_string(), s.clone())),
+            Settings::OnePasswordConnect(s) => Backend::OnePasswordConnect(Box::new(
+                OnePasswordConnect::new(vault.to_string(), s.clone()),
+            )),
         };
         Provider {
             vault: vault.to_string(),
@@ -305,6 +325,7 @@ impl Provider {
             Backend::OnePassword(p) => self.note(self.timed(p.list()).await)?,
             Backend::HashicorpVault(p) => self.note(self.timed(p.list()).await)?,
             Backend::Exec(p) => self.note(self.timed(p.list()).await)?,
+            Backend::OnePasswordConnect(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -313,7 +334,9 @@ impl Provider {
     fn knows(&self, listed: &[Listed], name: &str) -> bool {
         match &self.backend {
             Backend::EnvFile(_) => listed.iter().any(|l| l.name == name),
-            Backend::OnePassword(_) => OnePassword::knows(listed, name),
+            Backend::OnePassword(_) | Backend::OnePasswordConnect(_) => {
+                OnePassword::knows(listed, name)
+            }
             Backend::HashicorpVault(_) => HashicorpVault::knows(listed, name),
             Backend::Exec(_) => listed.iter().any(|l| l.name == name),
         }
@@ -338,11 +361,24 @@ impl Provider {
             .collect())
     }
 
+    /// A listing that has every name of `names` it can: a cached one,
+    /// else (or when a name is not in it) a fresh one.
+    async fn listing_for(&self, names: &[String]) -> Result<Arc<Vec<Listed>>, ProviderError> {
+        let (listed, cached) = self.list_cached().await?;
+        if cached && names.iter().any(|n| !self.knows(&listed, n)) {
+            self.list_fresh().await
+        } else {
+            Ok(listed)
+        }
+    }
+
     /// Checks that a name is acceptable to this vault (no I/O).
     pub fn check_name(&self, name: &str) -> Result<(), ProviderError> {
         match &self.backend {
             Backend::EnvFile(_) => EnvFileProvider::check_name(name),
-            Backend::OnePassword(_) => OnePassword::check_name(name),
+            Backend::OnePassword(_) | Backend::OnePasswordConnect(_) => {
+                OnePassword::check_name(name)
+            }
             Backend::HashicorpVault(_) => HashicorpVault::check_name(name),
             Backend::Exec(_) => Exec::check_name(name),
         }
@@ -357,12 +393,7 @@ impl Provider {
         match &self.backend {
             Backend::EnvFile(p) => self.note(p.get(names).map(|(v, id)| (v, id.0))),
             Backend::OnePassword(p) => {
-                let (listed, cached) = self.list_cached().await?;
-                let listed = if cached && names.iter().any(|n| !OnePassword::knows(&listed, n)) {
-                    self.list_fresh().await?
-                } else {
-                    listed
-                };
+                let listed = self.listing_for(names).await?;
                 let values = self.note(self.timed(p.get(names, &listed)).await)?;
                 Ok((values, p.identity()))
             }
@@ -372,6 +403,11 @@ impl Provider {
             }
             Backend::Exec(p) => {
                 let values = self.note(self.timed(p.get(names)).await)?;
+                Ok((values, p.identity()))
+            }
+            Backend::OnePasswordConnect(p) => {
+                let listed = self.listing_for(names).await?;
+                let values = self.note(self.timed(p.get(names, &listed)).await)?;
                 Ok((values, p.identity()))
             }
         }
@@ -386,6 +422,7 @@ impl Provider {
             Backend::OnePassword(p) => Ok(p.identity()),
             Backend::HashicorpVault(p) => Ok(p.identity()),
             Backend::Exec(p) => Ok(p.identity()),
+            Backend::OnePasswordConnect(p) => Ok(p.identity()),
         }
     }
 
@@ -396,6 +433,7 @@ impl Provider {
             Backend::OnePassword(p) => p.location(),
             Backend::HashicorpVault(p) => p.location(),
             Backend::Exec(p) => p.location(),
+            Backend::OnePasswordConnect(p) => p.location(),
         }
     }
 
@@ -411,6 +449,7 @@ impl Provider {
             Backend::OnePassword(p) => self.timed(p.set(writes)).await,
             Backend::HashicorpVault(p) => self.timed(p.set(writes)).await,
             Backend::Exec(p) => self.timed(p.set(writes)).await,
+            Backend::OnePasswordConnect(p) => self.timed(p.set(writes)).await,
         };
         let result = self.note(result);
         // Even a failed write may have changed some names.

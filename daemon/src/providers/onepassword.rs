@@ -26,6 +26,7 @@ use zeroize::Zeroizing;
 
 use super::contract::{FieldError, Listed, ProviderError};
 use super::credential::{Credential, EnvLookup};
+use super::onepassword_items::{self as items, FullItem, ListedItem, RawWrite, VaultInfo, Write};
 use super::subprocess::{self, Command, RunError};
 use crate::secret::SecretString;
 
@@ -42,33 +43,12 @@ struct RawSettings {
     account: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawWrite {
-    vault_id: String,
-    category: Option<String>,
-}
-
 #[derive(Debug, Clone)]
 pub struct Settings {
     token: Option<Credential>,
     vault_ids: Vec<String>,
     write: Option<Write>,
     account: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Write {
-    vault_id: String,
-    /// As `op` spells it in item JSON (`LOGIN`, `API_CREDENTIAL`).
-    category: String,
-}
-
-fn plain_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && !s.starts_with('-')
-        && s.chars().all(|c| !c.is_control() && c != '/')
 }
 
 impl Settings {
@@ -85,46 +65,10 @@ impl Settings {
             ),
             None => None,
         };
-        for (i, id) in raw.vault_ids.iter().enumerate() {
-            if !plain_id(id) {
-                return Err((
-                    format!("vaultIds[{i}]"),
-                    "expected a 1Password vault id or name".into(),
-                ));
-            }
-        }
-        let write = match raw.write {
-            Some(w) => {
-                if !plain_id(&w.vault_id) {
-                    return Err((
-                        "write.vaultId".into(),
-                        "expected the id of the 1Password vault that new items go to".into(),
-                    ));
-                }
-                let category = w.category.unwrap_or_else(|| "login".into());
-                let op_category = category
-                    .trim()
-                    .to_ascii_uppercase()
-                    .replace([' ', '-'], "_");
-                if op_category.is_empty()
-                    || !op_category
-                        .bytes()
-                        .all(|b| b.is_ascii_uppercase() || b == b'_')
-                {
-                    return Err((
-                        "write.category".into(),
-                        "expected a 1Password item category, such as \"login\", \"password\" or \"api credential\"".into(),
-                    ));
-                }
-                Some(Write {
-                    vault_id: w.vault_id,
-                    category: op_category,
-                })
-            }
-            None => None,
-        };
+        items::check_vault_ids(&raw.vault_ids)?;
+        let write = raw.write.map(Write::parse).transpose()?;
         if let Some(a) = &raw.account
-            && !plain_id(a)
+            && !items::plain_id(a)
         {
             return Err((
                 "account".into(),
@@ -166,71 +110,10 @@ impl Settings {
     }
 }
 
-/// One item as `op item list --format=json` prints it.
-#[derive(Deserialize)]
-struct OpItem {
-    id: String,
-    title: String,
-    vault: OpVaultRef,
-}
-
-#[derive(Deserialize)]
-struct OpVaultRef {
-    id: String,
-    #[serde(default)]
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct OpVault {
-    id: String,
-}
-
-/// A field of `op item get --format=json`; the value never printed.
-#[derive(Deserialize)]
-struct OpField {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    label: String,
-    #[serde(default, rename = "type")]
-    kind: String,
-    value: Option<Secret>,
-}
-
-struct Secret(SecretString);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Secret(SecretString::new(String::deserialize(d)?)))
-    }
-}
-
-#[derive(Deserialize)]
-struct OpFullItem {
-    #[serde(default)]
-    fields: Vec<OpField>,
-}
-
 #[derive(Debug)]
 pub struct OnePassword {
     vault: String,
     settings: Settings,
-}
-
-/// `op://vault/item/field` (or `.../section/field`) split into its vault,
-/// its item and the rest.
-fn parse_reference(name: &str) -> Option<(&str, &str, &str)> {
-    let rest = name.strip_prefix("op://")?;
-    let mut parts = rest.splitn(3, '/');
-    let (v, i, f) = (parts.next()?, parts.next()?, parts.next()?);
-    let segments = f.split('?').next().unwrap_or("").split('/').count();
-    (!v.is_empty()
-        && !i.is_empty()
-        && !f.is_empty()
-        && segments <= 2
-        && !f.split('/').any(str::is_empty))
-    .then_some((v, i, f))
 }
 
 impl OnePassword {
@@ -239,31 +122,12 @@ impl OnePassword {
     }
 
     pub fn check_name(name: &str) -> Result<(), ProviderError> {
-        if name.starts_with('-') {
-            return Err(ProviderError::InvalidName(format!(
-                "\"{name}\" is not an item title or an op:// reference"
-            )));
-        }
-        if name.starts_with("op://") && parse_reference(name).is_none() {
-            return Err(ProviderError::InvalidName(format!(
-                "\"{name}\" is not a valid reference: expected op://vault/item/field or op://vault/item/section/field"
-            )));
-        }
-        Ok(())
+        items::check_name(name)
     }
 
     /// Whether `name` (a title or a reference) is among `listed`.
     pub fn knows(listed: &[Listed], name: &str) -> bool {
-        Self::find(listed, name).is_some()
-    }
-
-    fn find<'a>(listed: &'a [Listed], name: &str) -> Option<&'a Listed> {
-        match parse_reference(name) {
-            Some((v, i, _)) => listed
-                .iter()
-                .find(|l| (l.group == v || l.group_name == v) && (l.id == i || l.name == i)),
-            None => listed.iter().find(|l| l.name == name),
-        }
+        items::find(listed, name).is_some()
     }
 
     pub fn location(&self) -> String {
@@ -425,23 +289,15 @@ impl OnePassword {
             return Ok(self.settings.vault_ids.clone());
         }
         let out = self.op(&["vault", "list"], None).await?;
-        let vaults: Vec<OpVault> = self.json(&out)?;
+        let vaults: Vec<VaultInfo> = self.json(&out)?;
         Ok(vaults.into_iter().map(|v| v.id).collect())
     }
 
     async fn items(&self, vault_id: &str) -> Result<Vec<Listed>, ProviderError> {
         let flag = format!("--vault={vault_id}");
         let out = self.op(&["item", "list", &flag], None).await?;
-        let items: Vec<OpItem> = self.json(&out)?;
-        Ok(items
-            .into_iter()
-            .map(|i| Listed {
-                name: i.title,
-                group: i.vault.id,
-                id: i.id,
-                group_name: i.vault.name,
-            })
-            .collect())
+        let listed: Vec<ListedItem> = self.json(&out)?;
+        Ok(listed.into_iter().map(|i| i.into_listed("")).collect())
     }
 
     pub async fn list(&self) -> Result<Vec<Listed>, ProviderError> {
@@ -463,7 +319,7 @@ impl OnePassword {
     ) -> Result<HashMap<String, SecretString>, ProviderError> {
         let unknown: Vec<String> = names
             .iter()
-            .filter(|n| Self::find(listed, n).is_none())
+            .filter(|n| items::find(listed, n).is_none())
             .cloned()
             .collect();
         if !unknown.is_empty() {
@@ -474,10 +330,10 @@ impl OnePassword {
         }
         let mut values = HashMap::new();
         for name in names {
-            let Some(item) = Self::find(listed, name) else {
+            let Some(item) = items::find(listed, name) else {
                 continue;
             };
-            let value = match parse_reference(name) {
+            let value = match items::parse_reference(name) {
                 Some((_, _, field)) => {
                     // Canonical ids: the vault and item as listed.
                     let reference = format!("op://{}/{}/{field}", item.group, item.id);
@@ -494,39 +350,19 @@ impl OnePassword {
         Ok(values)
     }
 
-    /// An item's fields as a JSON object, label → value (empty ones left
-    /// out), as the prototype returned a get by title.
+    /// An item's fields as a JSON object (see `FullItem::fields_json`).
     async fn fields_json(&self, item: &Listed) -> Result<SecretString, ProviderError> {
         let vault_flag = format!("--vault={}", item.group);
         let out = self
             .op(&["item", "get", &item.id, &vault_flag], None)
             .await?;
-        let full: OpFullItem = self.json(&out)?;
-        let mut map = serde_json::Map::new();
-        for f in &full.fields {
-            let Some(Secret(v)) = &f.value else { continue };
-            if v.expose().is_empty() {
-                continue;
-            }
-            let key = [&f.label, &f.id, &f.kind]
-                .into_iter()
-                .find(|k| !k.is_empty())
-                .map_or("value", |k| k.as_str());
-            map.insert(
-                key.to_string(),
-                serde_json::Value::String(v.expose().to_string()),
-            );
-        }
-        let text = serde_json::Value::Object(map).to_string();
-        Ok(SecretString::new(text))
+        let full: FullItem = self.json(&out)?;
+        Ok(full.fields_json())
     }
 
     pub async fn set(&self, writes: &[(String, SecretString)]) -> Result<(), ProviderError> {
         let Some(w) = &self.settings.write else {
-            return Err(ProviderError::NotConfigured {
-                vault: self.vault.clone(),
-                why: "1Password write config not set. Add a 'write' section to your vault config with 'vaultId' and optionally 'category'.".into(),
-            });
+            return Err(items::write_not_set(&self.vault));
         };
         let existing = self.items(&w.vault_id).await?;
         let vault_flag = format!("--vault={}", w.vault_id);
@@ -537,30 +373,17 @@ impl OnePassword {
                         .op(&["item", "get", &item.id, &vault_flag], None)
                         .await?;
                     let mut full: serde_json::Value = self.json(&out)?;
-                    let fields = full
-                        .get_mut("fields")
-                        .and_then(|f| f.as_array_mut())
-                        .ok_or_else(|| {
+                    if !items::set_concealed(&mut full, value) {
+                        return Err(
                             self.unavailable("`op item get` printed an item without fields")
-                        })?;
-                    let target = fields
-                        .iter()
-                        .position(|f| f["type"] == "CONCEALED")
-                        .or_else(|| fields.iter().position(|f| f["id"] == "password"));
-                    match target {
-                        Some(i) => fields[i]["value"] = value.expose().into(),
-                        None => fields.push(concealed_field(value)),
+                        );
                     }
                     let body = Zeroizing::new(full.to_string().into_bytes());
                     self.op(&["item", "edit", &item.id, &vault_flag], Some(body))
                         .await?;
                 }
                 None => {
-                    let item = serde_json::json!({
-                        "title": name,
-                        "category": w.category,
-                        "fields": [concealed_field(value)],
-                    });
+                    let item = items::new_item(name, w, value);
                     let body = Zeroizing::new(item.to_string().into_bytes());
                     self.op(&["item", "create", &vault_flag, "-"], Some(body))
                         .await?;
@@ -571,51 +394,9 @@ impl OnePassword {
     }
 }
 
-fn concealed_field(value: &SecretString) -> serde_json::Value {
-    serde_json::json!({
-        "id": "password",
-        "type": "CONCEALED",
-        "purpose": "PASSWORD",
-        "label": "password",
-        "value": value.expose(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn listed() -> Vec<Listed> {
-        vec![Listed {
-            name: "GitHub".into(),
-            group: "vlt1".into(),
-            id: "itm1".into(),
-            group_name: "Private".into(),
-        }]
-    }
-
-    #[test]
-    fn references_and_titles_are_matched_against_the_listing() {
-        let l = listed();
-        for known in [
-            "GitHub",
-            "op://Private/GitHub/token",
-            "op://vlt1/itm1/sec/token",
-        ] {
-            assert!(OnePassword::knows(&l, known), "{known}");
-        }
-        for unknown in [
-            "github",
-            "op://Other/GitHub/token",
-            "op://Private/Gitlab/token",
-        ] {
-            assert!(!OnePassword::knows(&l, unknown), "{unknown}");
-        }
-        assert!(OnePassword::check_name("op://a/b").is_err());
-        assert!(OnePassword::check_name("op://a/b/c/d/e").is_err());
-        assert!(OnePassword::check_name("--vault=x").is_err());
-        assert!(OnePassword::check_name("op://a/b/c?attribute=otp").is_ok());
-    }
 
     #[test]
     fn the_prototype_fields_load_and_a_typo_does_not() {
