@@ -29,7 +29,7 @@ pub enum ProviderError {
     #[error(
         "vault \"{vault}\" did not answer within {seconds} s, so the call was given up. Call again later; if it persists, ask the user to check the backend (`timeoutSeconds` in the vault's config sets the limit)"
     )]
-    TimedOut { vault: String, seconds: u64 },
+    TimedOut { vault: String, seconds: f64 },
     #[error("vault \"{vault}\" cannot be used as configured: {why}")]
     NotConfigured { vault: String, why: String },
     #[error("vault \"{vault}\": {error}")]

@@ -258,7 +258,7 @@ impl Provider {
             r = tokio::time::timeout(self.limits.timeout, call) => r.unwrap_or_else(|_| {
                 Err(ProviderError::TimedOut {
                     vault: self.vault.clone(),
-                    seconds: self.limits.timeout.as_secs().max(1),
+                    seconds: self.limits.timeout.as_secs_f64(),
                 })
             }),
             () = self.stop.cancelled() => Err(ProviderError::Unavailable {
