@@ -1,7 +1,7 @@
 //! Providers where users feel them: `list_secrets` through the shim, with
 //! 1,000 entries, cold (the backend asked every time: `listCacheSeconds`
 //! 0) and warm (the vault's list cache), per backend that runs here, and
-//! across three vaults where one is slow.
+//! across three vaults where one, then two, are slow.
 //!
 //! Run: `cargo build --release --workspace --bins && cargo bench -p agent-vault-e2e --bench providers`
 //! (`BENCH_QUICK=1` shrinks every count). OpenBao comes from the tests'
@@ -194,7 +194,7 @@ async fn main() -> Result<()> {
         let slow_alone = median(list_times(&home, n(5, 2), false, ENTRIES).await?);
         let (home, _daemon) = start(
             &[
-                ("env", env_vault),
+                ("env", env_vault.clone()),
                 ("bao", bao_vault(&bao.address, 0.0)),
                 ("op", op_vault(0.0)),
             ],
@@ -214,6 +214,33 @@ async fn main() -> Result<()> {
                 all.as_secs_f64() / slow_alone.as_secs_f64()
             ),
             "medians of 5 calls, every vault cold (listCacheSeconds 0); the stand-in sleeps 1 s before answering".into(),
+        );
+
+        // Two slow vaults beside a quick one: concurrent, so about one
+        // slow vault's time, where one after the other would be two.
+        let (home, _daemon) = start(
+            &[
+                ("env", env_vault.clone()),
+                ("op", op_vault(0.0)),
+                ("op2", op_vault(0.0)),
+            ],
+            None,
+            Some(slow),
+        )
+        .await?;
+        let two = median(list_times(&home, n(5, 2), false, 3 * ENTRIES).await?);
+        let sum = env + slow_alone + slow_alone;
+        push(
+            "`list_secrets` across three vaults, two slow (env and two 1password vaults answering after 1 s)",
+            format!(
+                "{}: one slow vault alone {}, the three one after the other {} (ratio to the slowest {:.2}, to the sum {:.2})",
+                ms(two),
+                ms(slow_alone),
+                ms(sum),
+                two.as_secs_f64() / slow_alone.as_secs_f64(),
+                two.as_secs_f64() / sum.as_secs_f64()
+            ),
+            "medians of 5 calls, every vault cold".into(),
         );
     } else {
         eprintln!(
