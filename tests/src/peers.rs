@@ -243,3 +243,39 @@ impl ConnectStandIn {
             .with_context(|| format!("no item {title}"))
     }
 }
+
+/// `bws`, the Bitwarden Secrets Manager CLI, as the local stand-in
+/// `tests/py/bws_standin.py` (written from Bitwarden's public CLI
+/// documentation), on a PATH of its own with its state beside it.
+pub struct BwsStandIn {
+    pub dir: PathBuf,
+}
+
+impl BwsStandIn {
+    pub fn install(home: &Home, db: &Value) -> Result<Self> {
+        let dir = home.dir.path().join("bwsbin");
+        std::fs::create_dir_all(&dir)?;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/bws_standin.py");
+        std::fs::copy(script, dir.join("bws"))?;
+        std::fs::set_permissions(dir.join("bws"), std::fs::Permissions::from_mode(0o755))?;
+        std::fs::write(dir.join("bws-db.json"), db.to_string())?;
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// Every call: its arguments and the names of its environment.
+    pub fn calls(&self) -> Result<Vec<Value>> {
+        let log = std::fs::read_to_string(self.dir.join("bws-calls.log")).unwrap_or_default();
+        Ok(log
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?)
+    }
+}

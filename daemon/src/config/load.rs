@@ -323,6 +323,11 @@ fn vault_config(
     };
     let settings = Settings::parse(&kind, serde_json::Value::Object(specific), dir, env)
         .map_err(|(field, message)| invalid(file, at(&field), message))?;
+    if v.writable
+        && let Some(why) = settings.cannot_write()
+    {
+        return Err(invalid(file, at("writable"), why));
+    }
     Ok(VaultConfig {
         name: name.to_string(),
         settings,
@@ -581,6 +586,13 @@ mod tests {
         );
         assert!(
             e.contains("vaults.dev.serviceAccountToken: expected a reference"),
+            "{e}"
+        );
+        let e = err_of(
+            r#"{"vaults":{"bw":{"type":"bitwarden","accessToken":"env:T","writable":true}}}"#,
+        );
+        assert!(
+            e.contains("vaults.bw.writable: a bitwarden vault cannot be writable"),
             "{e}"
         );
         let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","timeoutSeconds":0}}}"#);

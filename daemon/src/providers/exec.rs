@@ -25,6 +25,9 @@ use crate::secret::SecretString;
 
 pub const FIELDS: &[&str] = &["list", "get", "set"];
 
+/// Why an `exec` vault without `set` cannot be `writable`.
+pub const CANNOT_WRITE: &str = "an exec vault is writable only with a \"set\" command (the value arrives on its stdin); add one, or remove \"writable\"";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSettings {
@@ -75,6 +78,10 @@ impl Settings {
 
     pub fn definition(&self) -> String {
         format!("{:?}\0{:?}\0{:?}", self.list, self.get, self.set)
+    }
+
+    pub fn can_write(&self) -> bool {
+        self.set.is_some()
     }
 
     pub fn project_refusal(&self) -> Option<FieldError> {

@@ -17,6 +17,7 @@
 //! To add a type: a new file with `Settings::parse`, `FIELDS` and a
 //! backend; one arm in each match below; docs/PROVIDERS.md.
 
+mod bitwarden;
 mod contract;
 mod credential;
 pub mod dotenv;
@@ -39,6 +40,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bitwarden::Bitwarden;
 use exec::Exec;
 use hashicorp_vault::HashicorpVault;
 use onepassword::OnePassword;
@@ -66,6 +68,7 @@ pub enum Settings {
     HashicorpVault(hashicorp_vault::Settings),
     Exec(exec::Settings),
     OnePasswordConnect(onepassword_connect::Settings),
+    Bitwarden(bitwarden::Settings),
 }
 
 impl Settings {
@@ -75,6 +78,7 @@ impl Settings {
         "1password",
         "1password-connect",
         "hashicorp-vault",
+        "bitwarden",
         "exec",
     ];
 
@@ -86,6 +90,7 @@ impl Settings {
             "hashicorp-vault" => Some(hashicorp_vault::FIELDS),
             "exec" => Some(exec::FIELDS),
             "1password-connect" => Some(onepassword_connect::FIELDS),
+            "bitwarden" => Some(bitwarden::FIELDS),
             _ => None,
         }
     }
@@ -108,6 +113,7 @@ impl Settings {
             "exec" => exec::Settings::parse(fields).map(Settings::Exec),
             "1password-connect" => onepassword_connect::Settings::parse(fields, dir, env)
                 .map(Settings::OnePasswordConnect),
+            "bitwarden" => bitwarden::Settings::parse(fields, dir, env).map(Settings::Bitwarden),
             other => Err((
                 "type".into(),
                 format!(
@@ -125,6 +131,7 @@ impl Settings {
             Settings::HashicorpVault(_) => "hashicorp-vault",
             Settings::Exec(_) => "exec",
             Settings::OnePasswordConnect(_) => "1password-connect",
+            Settings::Bitwarden(_) => "bitwarden",
         }
     }
 
@@ -139,6 +146,7 @@ impl Settings {
             Settings::HashicorpVault(s) => s.definition(),
             Settings::Exec(s) => s.definition(),
             Settings::OnePasswordConnect(s) => s.definition(),
+            Settings::Bitwarden(s) => s.definition(),
         }
     }
 
@@ -151,6 +159,16 @@ impl Settings {
             Settings::HashicorpVault(s) => s.project_refusal(),
             Settings::Exec(s) => s.project_refusal(),
             Settings::OnePasswordConnect(s) => s.project_refusal(),
+            Settings::Bitwarden(s) => s.project_refusal(),
+        }
+    }
+
+    /// Why a vault of this type cannot be `writable`, if it cannot.
+    pub fn cannot_write(&self) -> Option<&'static str> {
+        match self {
+            Settings::Bitwarden(_) => Some(bitwarden::CANNOT_WRITE),
+            Settings::Exec(s) if !s.can_write() => Some(exec::CANNOT_WRITE),
+            _ => None,
         }
     }
 
@@ -170,6 +188,7 @@ enum Backend {
     HashicorpVault(Box<HashicorpVault>),
     Exec(Exec),
     OnePasswordConnect(Box<OnePasswordConnect>),
+    Bitwarden(Bitwarden),
 }
 
 /// How a provider calls its backend.
@@ -236,6 +255,9 @@ impl Provider {
             Settings::OnePasswordConnect(s) => Backend::OnePasswordConnect(Box::new(
                 OnePasswordConnect::new(vault.to_string(), s.clone()),
             )),
+            Settings::Bitwarden(s) => {
+                Backend::Bitwarden(Bitwarden::new(vault.to_string(), s.clone()))
+            }
         };
         Provider {
             vault: vault.to_string(),
@@ -326,6 +348,7 @@ impl Provider {
             Backend::HashicorpVault(p) => self.note(self.timed(p.list()).await)?,
             Backend::Exec(p) => self.note(self.timed(p.list()).await)?,
             Backend::OnePasswordConnect(p) => self.note(self.timed(p.list()).await)?,
+            Backend::Bitwarden(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -339,6 +362,7 @@ impl Provider {
             }
             Backend::HashicorpVault(_) => HashicorpVault::knows(listed, name),
             Backend::Exec(_) => listed.iter().any(|l| l.name == name),
+            Backend::Bitwarden(_) => Bitwarden::knows(listed, name),
         }
     }
 
@@ -381,6 +405,7 @@ impl Provider {
             }
             Backend::HashicorpVault(_) => HashicorpVault::check_name(name),
             Backend::Exec(_) => Exec::check_name(name),
+            Backend::Bitwarden(_) => Bitwarden::check_name(name),
         }
     }
 
@@ -410,6 +435,11 @@ impl Provider {
                 let values = self.note(self.timed(p.get(names, &listed)).await)?;
                 Ok((values, p.identity()))
             }
+            Backend::Bitwarden(p) => {
+                let listed = self.listing_for(names).await?;
+                let values = self.note(self.timed(p.get(names, &listed)).await)?;
+                Ok((values, p.identity()))
+            }
         }
     }
 
@@ -423,6 +453,7 @@ impl Provider {
             Backend::HashicorpVault(p) => Ok(p.identity()),
             Backend::Exec(p) => Ok(p.identity()),
             Backend::OnePasswordConnect(p) => Ok(p.identity()),
+            Backend::Bitwarden(p) => Ok(p.identity()),
         }
     }
 
@@ -434,6 +465,7 @@ impl Provider {
             Backend::HashicorpVault(p) => p.location(),
             Backend::Exec(p) => p.location(),
             Backend::OnePasswordConnect(p) => p.location(),
+            Backend::Bitwarden(p) => p.location(),
         }
     }
 
@@ -450,6 +482,7 @@ impl Provider {
             Backend::HashicorpVault(p) => self.timed(p.set(writes)).await,
             Backend::Exec(p) => self.timed(p.set(writes)).await,
             Backend::OnePasswordConnect(p) => self.timed(p.set(writes)).await,
+            Backend::Bitwarden(p) => Err(p.set()),
         };
         let result = self.note(result);
         // Even a failed write may have changed some names.
