@@ -324,10 +324,12 @@ impl HashicorpVault {
     }
 
     fn url(&self, api_path: &str) -> Result<url::Url, ProviderError> {
-        self.settings
-            .address
-            .join(&format!("v1/{api_path}"))
-            .map_err(|e| self.unavailable(format!("bad URL: {e}")))
+        super::http::api_url(&self.settings.address, api_path).map_err(|e| {
+            ProviderError::NotConfigured {
+                vault: self.vault.clone(),
+                why: e,
+            }
+        })
     }
 
     fn request(

@@ -24,6 +24,7 @@ pub mod dotenv;
 mod env_file;
 mod exec;
 mod hashicorp_vault;
+mod http;
 mod onepassword;
 mod onepassword_connect;
 mod onepassword_items;

@@ -175,11 +175,12 @@ impl OnePasswordConnect {
                     self.settings.token.reference()
                 ),
             })?;
-        let url = self
-            .settings
-            .host
-            .join(path)
-            .map_err(|e| self.unavailable(format!("bad URL: {e}")))?;
+        let url = super::http::api_url(&self.settings.host, path).map_err(|e| {
+            ProviderError::NotConfigured {
+                vault: self.vault.clone(),
+                why: e,
+            }
+        })?;
         let mut r = client.request(method, url).bearer_auth(token.expose());
         if let Some(b) = body {
             r = r.json(b);
@@ -226,7 +227,7 @@ impl OnePasswordConnect {
     /// The vaults to list: those configured (by id or name), or all.
     async fn vaults(&self) -> Result<Vec<VaultInfo>, ProviderError> {
         let all: Vec<VaultInfo> =
-            self.parse(self.call(reqwest::Method::GET, "v1/vaults", None).await?)?;
+            self.parse(self.call(reqwest::Method::GET, "vaults", None).await?)?;
         if self.settings.vault_ids.is_empty() {
             return Ok(all);
         }
@@ -258,7 +259,7 @@ impl OnePasswordConnect {
     }
 
     async fn items(&self, vault: &VaultInfo) -> Result<Vec<Listed>, ProviderError> {
-        let path = format!("v1/vaults/{}/items", vault.id);
+        let path = format!("vaults/{}/items", vault.id);
         let listed: Vec<ListedItem> =
             self.parse(self.call(reqwest::Method::GET, &path, None).await?)?;
         Ok(listed
@@ -278,7 +279,7 @@ impl OnePasswordConnect {
     }
 
     async fn item(&self, item: &Listed) -> Result<Value, ProviderError> {
-        let path = format!("v1/vaults/{}/items/{}", item.group, item.id);
+        let path = format!("vaults/{}/items/{}", item.group, item.id);
         self.call(reqwest::Method::GET, &path, None).await
     }
 
@@ -333,11 +334,11 @@ impl OnePasswordConnect {
                             self.unavailable("the server answered with an item without fields")
                         );
                     }
-                    let path = format!("v1/vaults/{}/items/{}", item.group, item.id);
+                    let path = format!("vaults/{}/items/{}", item.group, item.id);
                     self.call(reqwest::Method::PUT, &path, Some(&full)).await?;
                 }
                 None => {
-                    let path = format!("v1/vaults/{}/items", w.vault_id);
+                    let path = format!("vaults/{}/items", w.vault_id);
                     let body = items::new_item(name, w, value);
                     self.call(reqwest::Method::POST, &path, Some(&body)).await?;
                 }
