@@ -280,6 +280,7 @@ impl OpStandIn {
             .collect::<Result<_, _>>()?)
     }
 
+    /// An item of the Connect stand-in's state, by title.
     pub fn item(&self, title: &str) -> Result<Value> {
         self.db()?["items"]
             .as_array()
@@ -291,40 +292,79 @@ impl OpStandIn {
 /// A 1Password Connect server as the local stand-in
 /// `tests/py/connect_standin.py` (written from 1Password's public Connect
 /// API reference), on a free loopback port, stopped when dropped.
-pub struct ConnectStandIn {
+/// A local stand-in that is an HTTP server: a Python script of
+/// `tests/py/` run as `SCRIPT PORT DB_JSON`, with its state file in `home`.
+pub struct HttpStandIn {
     child: Child,
     pub url: String,
     db: PathBuf,
 }
 
-impl Drop for ConnectStandIn {
+/// The 1Password Connect stand-in (`connect_standin.py`).
+pub type ConnectStandIn = HttpStandIn;
+
+impl Drop for HttpStandIn {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl ConnectStandIn {
-    /// Starts it in `home` with `db` as its state (op_standin.py's shape).
+/// A new service account key for the GCP stand-in: the JSON key (as
+/// Google's console gives it) and its public key's PEM.
+pub fn gcp_service_account(email: &str, token_uri: &str) -> Result<(Value, String)> {
+    let out = Command::new(python())
+        .arg(standin_script("gcp_standin.py"))
+        .args(["keygen", email, token_uri])
+        .output()
+        .context("running gcp_standin.py keygen")?;
+    if !out.status.success() {
+        bail!("keygen: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    Ok((
+        v["key"].clone(),
+        v["public"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+/// The tests' Python.
+fn python() -> PathBuf {
+    std::env::var_os("AGENT_VAULT_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// A script of `tests/py/`.
+pub fn standin_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("py")
+        .join(name)
+}
+
+impl HttpStandIn {
+    /// Starts the 1Password Connect stand-in with `db` (op_standin.py's
+    /// shape).
     pub async fn start(home: &Home, db: &Value) -> Result<Self> {
-        let python = std::env::var_os("AGENT_VAULT_TEST_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("python3"));
-        let dir = home.dir.path().join("connect");
+        Self::start_script(home, "connect_standin.py", db).await
+    }
+
+    /// Starts `script` in `home` with `db` as its state.
+    pub async fn start_script(home: &Home, script: &str, db: &Value) -> Result<Self> {
+        let dir = home.dir.path().join(script.trim_end_matches(".py"));
         std::fs::create_dir_all(&dir)?;
         let db_path = dir.join("db.json");
         std::fs::write(&db_path, db.to_string())?;
         let port = free_port()?;
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/connect_standin.py");
-        let child = Command::new(python)
-            .arg(script)
+        let child = Command::new(python())
+            .arg(standin_script(script))
             .arg(port.to_string())
             .arg(&db_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("starting the Connect stand-in")?;
+            .with_context(|| format!("starting {script}"))?;
         let me = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -336,13 +376,22 @@ impl ConnectStandIn {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        bail!("the Connect stand-in did not listen on {}", me.url)
+        bail!("{script} did not listen on {}", me.url)
+    }
+
+    /// Changes its state (read, changed by `f`, written back).
+    pub fn update(&self, f: impl FnOnce(&mut Value)) -> Result<()> {
+        let mut db = self.db()?;
+        f(&mut db);
+        std::fs::write(&self.db, db.to_string())?;
+        Ok(())
     }
 
     pub fn db(&self) -> Result<Value> {
         Ok(serde_json::from_str(&std::fs::read_to_string(&self.db)?)?)
     }
 
+    /// An item of the Connect stand-in's state, by title.
     pub fn item(&self, title: &str) -> Result<Value> {
         self.db()?["items"]
             .as_array()

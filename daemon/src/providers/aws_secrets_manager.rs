@@ -32,6 +32,7 @@ use tokio::sync::OnceCell;
 
 use super::contract::{FieldError, Listed, ProviderError};
 use super::credential::{Credential, EnvLookup};
+use super::json_fields;
 use crate::secret::SecretString;
 
 pub const FIELDS: &[&str] = &[
@@ -78,14 +79,6 @@ pub struct Settings {
 fn name_chars(s: &str) -> bool {
     s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
-}
-
-/// A name: the secret, and the JSON field after `#` if any.
-fn split_name(name: &str) -> (&str, Option<&str>) {
-    match name.split_once('#') {
-        Some((secret, key)) => (secret, Some(key)),
-        None => (name, None),
-    }
 }
 
 impl Settings {
@@ -271,11 +264,11 @@ impl AwsSecretsManager {
     }
 
     pub fn check_name(name: &str) -> Result<(), ProviderError> {
-        let (secret, key) = split_name(name);
+        let (secret, key) = json_fields::split(name);
         if secret.is_empty()
             || secret.len() > 512
             || !name_chars(secret)
-            || key.is_some_and(|k| k.is_empty() || k.chars().any(char::is_control))
+            || !json_fields::key_ok(key)
         {
             return Err(ProviderError::InvalidName(format!(
                 "\"{name}\" is not a secret name: expected letters, digits and / _ + = . @ - (such as \"prod/db\"), or \"prod/db#password\" for one field of a JSON secret"
@@ -285,7 +278,7 @@ impl AwsSecretsManager {
     }
 
     pub fn knows(listed: &[Listed], name: &str) -> bool {
-        let (secret, _) = split_name(name);
+        let (secret, _) = json_fields::split(name);
         listed.iter().any(|l| l.name == secret)
     }
 
@@ -512,79 +505,32 @@ impl AwsSecretsManager {
         }
     }
 
-    fn not_json(&self, name: &str) -> ProviderError {
-        ProviderError::Invalid(format!(
-            "vault \"{}\": the secret of \"{name}\" is not a JSON object, so it has no fields; ask for it without \"#\"",
-            self.vault
-        ))
-    }
-
     pub async fn get(
         &self,
         names: &[String],
     ) -> Result<HashMap<String, SecretString>, ProviderError> {
         let client = self.client().await?;
-        let mut secrets: Vec<&str> = names.iter().map(|n| split_name(n).0).collect();
+        let mut secrets: Vec<&str> = names.iter().map(|n| json_fields::split(n).0).collect();
         secrets.sort_unstable();
         secrets.dedup();
         let read =
             futures_util::future::join_all(secrets.iter().map(|s| self.read(client, s))).await;
-        let mut current: HashMap<&str, Option<SecretString>> = HashMap::new();
+        let mut current = HashMap::new();
         for (s, r) in secrets.into_iter().zip(read) {
             current.insert(s, r?);
         }
-        let mut values = HashMap::new();
-        let mut unknown = Vec::new();
-        for name in names {
-            let (secret, key) = split_name(name);
-            let Some(Some(text)) = current.get(secret) else {
-                unknown.push(name.clone());
-                continue;
-            };
-            let Some(key) = key else {
-                values.insert(name.clone(), text.clone());
-                continue;
-            };
-            let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text.expose()) else {
-                return Err(self.not_json(name));
-            };
-            match fields.get(key) {
-                Some(Value::String(s)) => {
-                    values.insert(name.clone(), SecretString::new(s.clone()));
-                }
-                Some(other) => {
-                    values.insert(name.clone(), SecretString::new(other.to_string()));
-                }
-                None => unknown.push(name.clone()),
-            }
-        }
-        if !unknown.is_empty() {
-            return Err(ProviderError::UnknownSecret {
-                vault: self.vault.clone(),
-                names: unknown,
-            });
-        }
-        Ok(values)
+        json_fields::pick(&self.vault, names, &current)
     }
 
     pub async fn set(&self, writes: &[(String, SecretString)]) -> Result<(), ProviderError> {
         let client = self.client().await?;
         for (name, value) in writes {
-            let (secret, key) = split_name(name);
-            let text = match key {
-                None => value.clone(),
-                Some(k) => {
-                    let mut fields = match self.read(client, secret).await? {
-                        None => serde_json::Map::new(),
-                        Some(t) => match serde_json::from_str::<Value>(t.expose()) {
-                            Ok(Value::Object(f)) => f,
-                            _ => return Err(self.not_json(name)),
-                        },
-                    };
-                    fields.insert(k.to_string(), Value::String(value.expose().to_string()));
-                    SecretString::new(Value::Object(fields).to_string())
-                }
+            let (secret, key) = json_fields::split(name);
+            let current = match key {
+                Some(_) => self.read(client, secret).await?,
+                None => None,
             };
+            let text = json_fields::merged(&self.vault, name, current.as_ref(), value)?;
             let id = format!("{}{secret}", self.settings.prefix);
             let put = client
                 .put_secret_value()

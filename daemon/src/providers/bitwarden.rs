@@ -122,15 +122,7 @@ struct BwsSecret {
 /// `bws secret get`: the value too.
 #[derive(Deserialize)]
 struct BwsValue {
-    value: Secret,
-}
-
-struct Secret(SecretString);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Secret(SecretString::new(String::deserialize(d)?)))
-    }
+    value: SecretString,
 }
 
 #[derive(Debug)]
@@ -336,7 +328,7 @@ impl Bitwarden {
             let got: BwsValue = serde_json::from_slice(&out).map_err(|_| {
                 self.unavailable("`bws secret get` printed something other than the JSON expected")
             })?;
-            values.insert(name.clone(), got.value.0);
+            values.insert(name.clone(), got.value);
         }
         Ok(values)
     }

@@ -24,8 +24,12 @@ mod credential;
 pub mod dotenv;
 mod env_file;
 mod exec;
+mod gcp_auth;
+mod gcp_secret_manager;
 mod hashicorp_vault;
 mod http;
+mod json_fields;
+mod oauth;
 mod onepassword;
 mod onepassword_connect;
 mod onepassword_items;
@@ -45,6 +49,7 @@ use std::time::{Duration, Instant};
 use aws_secrets_manager::AwsSecretsManager;
 use bitwarden::Bitwarden;
 use exec::Exec;
+use gcp_secret_manager::GcpSecretManager;
 use hashicorp_vault::HashicorpVault;
 use onepassword::OnePassword;
 use onepassword_connect::OnePasswordConnect;
@@ -73,6 +78,7 @@ pub enum Settings {
     OnePasswordConnect(onepassword_connect::Settings),
     Bitwarden(bitwarden::Settings),
     AwsSecretsManager(aws_secrets_manager::Settings),
+    GcpSecretManager(gcp_secret_manager::Settings),
 }
 
 impl Settings {
@@ -84,6 +90,7 @@ impl Settings {
         "hashicorp-vault",
         "bitwarden",
         "aws-secrets-manager",
+        "gcp-secret-manager",
         "exec",
     ];
 
@@ -97,6 +104,7 @@ impl Settings {
             "1password-connect" => Some(onepassword_connect::FIELDS),
             "bitwarden" => Some(bitwarden::FIELDS),
             "aws-secrets-manager" => Some(aws_secrets_manager::FIELDS),
+            "gcp-secret-manager" => Some(gcp_secret_manager::FIELDS),
             _ => None,
         }
     }
@@ -122,6 +130,8 @@ impl Settings {
             "bitwarden" => bitwarden::Settings::parse(fields, dir, env).map(Settings::Bitwarden),
             "aws-secrets-manager" => aws_secrets_manager::Settings::parse(fields, dir, env)
                 .map(Settings::AwsSecretsManager),
+            "gcp-secret-manager" => gcp_secret_manager::Settings::parse(fields, dir, env)
+                .map(Settings::GcpSecretManager),
             other => Err((
                 "type".into(),
                 format!(
@@ -141,6 +151,7 @@ impl Settings {
             Settings::OnePasswordConnect(_) => "1password-connect",
             Settings::Bitwarden(_) => "bitwarden",
             Settings::AwsSecretsManager(_) => "aws-secrets-manager",
+            Settings::GcpSecretManager(_) => "gcp-secret-manager",
         }
     }
 
@@ -157,6 +168,7 @@ impl Settings {
             Settings::OnePasswordConnect(s) => s.definition(),
             Settings::Bitwarden(s) => s.definition(),
             Settings::AwsSecretsManager(s) => s.definition(),
+            Settings::GcpSecretManager(s) => s.definition(),
         }
     }
 
@@ -171,6 +183,7 @@ impl Settings {
             Settings::OnePasswordConnect(s) => s.project_refusal(),
             Settings::Bitwarden(s) => s.project_refusal(),
             Settings::AwsSecretsManager(s) => s.project_refusal(),
+            Settings::GcpSecretManager(s) => s.project_refusal(),
         }
     }
 
@@ -201,6 +214,7 @@ enum Backend {
     OnePasswordConnect(Box<OnePasswordConnect>),
     Bitwarden(Bitwarden),
     AwsSecretsManager(Box<AwsSecretsManager>),
+    GcpSecretManager(Box<GcpSecretManager>),
 }
 
 /// How a provider calls its backend.
@@ -272,6 +286,9 @@ impl Provider {
             }
             Settings::AwsSecretsManager(s) => Backend::AwsSecretsManager(Box::new(
                 AwsSecretsManager::new(vault.to_string(), s.clone()),
+            )),
+            Settings::GcpSecretManager(s) => Backend::GcpSecretManager(Box::new(
+                GcpSecretManager::new(vault.to_string(), s.clone()),
             )),
         };
         Provider {
@@ -365,6 +382,7 @@ impl Provider {
             Backend::OnePasswordConnect(p) => self.note(self.timed(p.list()).await)?,
             Backend::Bitwarden(p) => self.note(self.timed(p.list()).await)?,
             Backend::AwsSecretsManager(p) => self.note(self.timed(p.list()).await)?,
+            Backend::GcpSecretManager(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -380,6 +398,7 @@ impl Provider {
             Backend::Exec(_) => listed.iter().any(|l| l.name == name),
             Backend::Bitwarden(_) => Bitwarden::knows(listed, name),
             Backend::AwsSecretsManager(_) => AwsSecretsManager::knows(listed, name),
+            Backend::GcpSecretManager(_) => GcpSecretManager::knows(listed, name),
         }
     }
 
@@ -424,6 +443,7 @@ impl Provider {
             Backend::Exec(_) => Exec::check_name(name),
             Backend::Bitwarden(_) => Bitwarden::check_name(name),
             Backend::AwsSecretsManager(_) => AwsSecretsManager::check_name(name),
+            Backend::GcpSecretManager(_) => GcpSecretManager::check_name(name),
         }
     }
 
@@ -462,6 +482,10 @@ impl Provider {
                 let values = self.note(self.timed(p.get(names)).await)?;
                 Ok((values, p.identity()))
             }
+            Backend::GcpSecretManager(p) => {
+                let values = self.note(self.timed(p.get(names)).await)?;
+                Ok((values, p.identity()))
+            }
         }
     }
 
@@ -477,6 +501,7 @@ impl Provider {
             Backend::OnePasswordConnect(p) => Ok(p.identity()),
             Backend::Bitwarden(p) => Ok(p.identity()),
             Backend::AwsSecretsManager(p) => Ok(p.identity()),
+            Backend::GcpSecretManager(p) => Ok(p.identity()),
         }
     }
 
@@ -490,6 +515,7 @@ impl Provider {
             Backend::OnePasswordConnect(p) => p.location(),
             Backend::Bitwarden(p) => p.location(),
             Backend::AwsSecretsManager(p) => p.location(),
+            Backend::GcpSecretManager(p) => p.location(),
         }
     }
 
@@ -508,6 +534,7 @@ impl Provider {
             Backend::OnePasswordConnect(p) => self.timed(p.set(writes)).await,
             Backend::Bitwarden(p) => Err(p.set()),
             Backend::AwsSecretsManager(p) => self.timed(p.set(writes)).await,
+            Backend::GcpSecretManager(p) => self.timed(p.set(writes)).await,
         };
         let result = self.note(result);
         // Even a failed write may have changed some names.

@@ -173,7 +173,7 @@ struct Field {
     kind: String,
     #[serde(default)]
     section: Option<SectionRef>,
-    value: Option<Secret>,
+    value: Option<SecretString>,
 }
 
 #[derive(Deserialize)]
@@ -188,14 +188,6 @@ struct Section {
     id: String,
     #[serde(default)]
     label: String,
-}
-
-struct Secret(SecretString);
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Secret(SecretString::new(String::deserialize(d)?)))
-    }
 }
 
 /// A full item (`op item get`, Connect's item), as far as values go.
@@ -213,7 +205,7 @@ impl FullItem {
     pub fn fields_json(&self) -> SecretString {
         let mut map = serde_json::Map::new();
         for f in &self.fields {
-            let Some(Secret(v)) = &f.value else { continue };
+            let Some(v) = &f.value else { continue };
             if v.expose().is_empty() {
                 continue;
             }
@@ -248,7 +240,7 @@ impl FullItem {
         self.fields
             .iter()
             .find(|f| (f.label == field || f.id == field) && in_section(f))
-            .and_then(|f| f.value.as_ref().map(|Secret(v)| v.clone()))
+            .and_then(|f| f.value.clone())
     }
 }
 
