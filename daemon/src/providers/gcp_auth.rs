@@ -18,7 +18,8 @@ use serde::Deserialize;
 
 use super::contract::ProviderError;
 use super::credential::Credential;
-use super::{http, oauth};
+use super::http;
+use super::oauth;
 use crate::secret::SecretString;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";

@@ -24,7 +24,9 @@ use serde_json::Value;
 use super::contract::{FieldError, Listed, ProviderError};
 use super::credential::{Credential, EnvLookup};
 use super::gcp_auth::{self, Source};
-use super::{http, json_fields, oauth};
+use super::http;
+use super::json_fields;
+use super::oauth;
 use crate::secret::SecretString;
 
 pub const FIELDS: &[&str] = &["project", "credentials", "prefix", "endpoint"];
@@ -219,29 +221,21 @@ impl GcpSecretManager {
             }
         })?;
         let server = self.settings.endpoint.origin().ascii_serialization();
-        for attempt in 0..2 {
-            let token = self
-                .token
-                .get(|| gcp_auth::fetch(&self.vault, client, &self.settings.source))
-                .await?;
-            let mut r = client
-                .request(method.clone(), url.clone())
-                .query(query)
-                .bearer_auth(token.expose());
-            if let Some(b) = body {
-                r = r.json(b);
-            }
-            let (status, json) = http::send_json(&self.vault, &server, r).await?;
-            if status == 401 && attempt == 0 {
-                self.token.clear().await;
-                continue;
-            }
-            return Ok((status, json));
-        }
-        Err(ProviderError::Unauthorized {
-            vault: self.vault.clone(),
-            why: "Google refused a fresh access token".into(),
-        })
+        self.token
+            .send(
+                || gcp_auth::fetch(&self.vault, client, &self.settings.source),
+                |token| {
+                    let mut r = client
+                        .request(method.clone(), url.clone())
+                        .query(query)
+                        .bearer_auth(token.expose());
+                    if let Some(b) = body {
+                        r = r.json(b);
+                    }
+                    http::send_json(&self.vault, &server, r)
+                },
+            )
+            .await
     }
 
     fn failed(&self, status: u16, body: &Value) -> ProviderError {

@@ -18,6 +18,8 @@
 //! backend; one arm in each match below; docs/PROVIDERS.md.
 
 mod aws_secrets_manager;
+mod azure_auth;
+mod azure_key_vault;
 mod bitwarden;
 mod contract;
 mod credential;
@@ -47,6 +49,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_secrets_manager::AwsSecretsManager;
+use azure_key_vault::AzureKeyVault;
 use bitwarden::Bitwarden;
 use exec::Exec;
 use gcp_secret_manager::GcpSecretManager;
@@ -79,6 +82,7 @@ pub enum Settings {
     Bitwarden(bitwarden::Settings),
     AwsSecretsManager(aws_secrets_manager::Settings),
     GcpSecretManager(gcp_secret_manager::Settings),
+    AzureKeyVault(azure_key_vault::Settings),
 }
 
 impl Settings {
@@ -91,6 +95,7 @@ impl Settings {
         "bitwarden",
         "aws-secrets-manager",
         "gcp-secret-manager",
+        "azure-key-vault",
         "exec",
     ];
 
@@ -105,6 +110,7 @@ impl Settings {
             "bitwarden" => Some(bitwarden::FIELDS),
             "aws-secrets-manager" => Some(aws_secrets_manager::FIELDS),
             "gcp-secret-manager" => Some(gcp_secret_manager::FIELDS),
+            "azure-key-vault" => Some(azure_key_vault::FIELDS),
             _ => None,
         }
     }
@@ -132,6 +138,9 @@ impl Settings {
                 .map(Settings::AwsSecretsManager),
             "gcp-secret-manager" => gcp_secret_manager::Settings::parse(fields, dir, env)
                 .map(Settings::GcpSecretManager),
+            "azure-key-vault" => {
+                azure_key_vault::Settings::parse(fields, dir, env).map(Settings::AzureKeyVault)
+            }
             other => Err((
                 "type".into(),
                 format!(
@@ -152,6 +161,7 @@ impl Settings {
             Settings::Bitwarden(_) => "bitwarden",
             Settings::AwsSecretsManager(_) => "aws-secrets-manager",
             Settings::GcpSecretManager(_) => "gcp-secret-manager",
+            Settings::AzureKeyVault(_) => "azure-key-vault",
         }
     }
 
@@ -169,6 +179,7 @@ impl Settings {
             Settings::Bitwarden(s) => s.definition(),
             Settings::AwsSecretsManager(s) => s.definition(),
             Settings::GcpSecretManager(s) => s.definition(),
+            Settings::AzureKeyVault(s) => s.definition(),
         }
     }
 
@@ -184,6 +195,7 @@ impl Settings {
             Settings::Bitwarden(s) => s.project_refusal(),
             Settings::AwsSecretsManager(s) => s.project_refusal(),
             Settings::GcpSecretManager(s) => s.project_refusal(),
+            Settings::AzureKeyVault(s) => s.project_refusal(),
         }
     }
 
@@ -215,6 +227,7 @@ enum Backend {
     Bitwarden(Bitwarden),
     AwsSecretsManager(Box<AwsSecretsManager>),
     GcpSecretManager(Box<GcpSecretManager>),
+    AzureKeyVault(Box<AzureKeyVault>),
 }
 
 /// How a provider calls its backend.
@@ -290,6 +303,9 @@ impl Provider {
             Settings::GcpSecretManager(s) => Backend::GcpSecretManager(Box::new(
                 GcpSecretManager::new(vault.to_string(), s.clone()),
             )),
+            Settings::AzureKeyVault(s) => {
+                Backend::AzureKeyVault(Box::new(AzureKeyVault::new(vault.to_string(), s.clone())))
+            }
         };
         Provider {
             vault: vault.to_string(),
@@ -383,6 +399,7 @@ impl Provider {
             Backend::Bitwarden(p) => self.note(self.timed(p.list()).await)?,
             Backend::AwsSecretsManager(p) => self.note(self.timed(p.list()).await)?,
             Backend::GcpSecretManager(p) => self.note(self.timed(p.list()).await)?,
+            Backend::AzureKeyVault(p) => self.note(self.timed(p.list()).await)?,
         });
         *self.cache() = Some((Instant::now(), listed.clone()));
         Ok(listed)
@@ -399,6 +416,7 @@ impl Provider {
             Backend::Bitwarden(_) => Bitwarden::knows(listed, name),
             Backend::AwsSecretsManager(_) => AwsSecretsManager::knows(listed, name),
             Backend::GcpSecretManager(_) => GcpSecretManager::knows(listed, name),
+            Backend::AzureKeyVault(_) => AzureKeyVault::knows(listed, name),
         }
     }
 
@@ -444,6 +462,7 @@ impl Provider {
             Backend::Bitwarden(_) => Bitwarden::check_name(name),
             Backend::AwsSecretsManager(_) => AwsSecretsManager::check_name(name),
             Backend::GcpSecretManager(_) => GcpSecretManager::check_name(name),
+            Backend::AzureKeyVault(_) => AzureKeyVault::check_name(name),
         }
     }
 
@@ -486,6 +505,10 @@ impl Provider {
                 let values = self.note(self.timed(p.get(names)).await)?;
                 Ok((values, p.identity()))
             }
+            Backend::AzureKeyVault(p) => {
+                let values = self.note(self.timed(p.get(names)).await)?;
+                Ok((values, p.identity()))
+            }
         }
     }
 
@@ -502,6 +525,7 @@ impl Provider {
             Backend::Bitwarden(p) => Ok(p.identity()),
             Backend::AwsSecretsManager(p) => Ok(p.identity()),
             Backend::GcpSecretManager(p) => Ok(p.identity()),
+            Backend::AzureKeyVault(p) => Ok(p.identity()),
         }
     }
 
@@ -516,6 +540,7 @@ impl Provider {
             Backend::Bitwarden(p) => p.location(),
             Backend::AwsSecretsManager(p) => p.location(),
             Backend::GcpSecretManager(p) => p.location(),
+            Backend::AzureKeyVault(p) => p.location(),
         }
     }
 
@@ -535,6 +560,7 @@ impl Provider {
             Backend::Bitwarden(p) => Err(p.set()),
             Backend::AwsSecretsManager(p) => self.timed(p.set(writes)).await,
             Backend::GcpSecretManager(p) => self.timed(p.set(writes)).await,
+            Backend::AzureKeyVault(p) => self.timed(p.set(writes)).await,
         };
         let result = self.note(result);
         // Even a failed write may have changed some names.

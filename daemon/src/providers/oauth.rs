@@ -47,6 +47,26 @@ impl TokenCache {
     pub async fn clear(&self) {
         *self.0.lock().await = None;
     }
+
+    /// Sends a request with the held token (see [`TokenCache::get`]); if
+    /// the API refuses it (401: revoked, or expired early), once more with
+    /// a fresh one.
+    pub async fn send<F, S>(
+        &self,
+        fetch: impl Fn() -> F,
+        send: impl Fn(SecretString) -> S,
+    ) -> Result<(u16, Value), ProviderError>
+    where
+        F: Future<Output = Result<(SecretString, Duration), ProviderError>>,
+        S: Future<Output = Result<(u16, Value), ProviderError>>,
+    {
+        let answer = send(self.get(&fetch).await?).await?;
+        if answer.0 != 401 {
+            return Ok(answer);
+        }
+        self.clear().await;
+        send(self.get(&fetch).await?).await
+    }
 }
 
 /// Reads a token endpoint's answer: `{"access_token", "expires_in"}`, or
@@ -61,10 +81,16 @@ pub fn token_answer(
     if (200..300).contains(&status)
         && let Some(token) = body["access_token"].as_str()
     {
-        // Seconds, as a number or (Azure's managed identity) a string.
-        let lives = body["expires_in"]
-            .as_u64()
-            .or_else(|| body["expires_in"].as_str().and_then(|s| s.parse().ok()))
+        // Seconds, as a number or (Azure's managed identity) a string;
+        // some managed identity endpoints give only `expires_on`, the
+        // moment it expires (seconds since the epoch).
+        let number = |v: &Value| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        };
+        let now = u64::try_from(crate::clock::now_ms() / 1000).unwrap_or(0);
+        let lives = number(&body["expires_in"])
+            .or_else(|| number(&body["expires_on"]).map(|on| on.saturating_sub(now)))
             .unwrap_or(300);
         return Ok((
             SecretString::new(token.to_string()),
