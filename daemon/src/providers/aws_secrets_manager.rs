@@ -510,27 +510,14 @@ impl AwsSecretsManager {
         names: &[String],
     ) -> Result<HashMap<String, SecretString>, ProviderError> {
         let client = self.client().await?;
-        let mut secrets: Vec<&str> = names.iter().map(|n| json_fields::split(n).0).collect();
-        secrets.sort_unstable();
-        secrets.dedup();
-        let read =
-            futures_util::future::join_all(secrets.iter().map(|s| self.read(client, s))).await;
-        let mut current = HashMap::new();
-        for (s, r) in secrets.into_iter().zip(read) {
-            current.insert(s, r?);
-        }
-        json_fields::pick(&self.vault, names, &current)
+        json_fields::read_all(&self.vault, names, |s| self.read(client, s)).await
     }
 
     pub async fn set(&self, writes: &[(String, SecretString)]) -> Result<(), ProviderError> {
         let client = self.client().await?;
         for (name, value) in writes {
-            let (secret, key) = json_fields::split(name);
-            let current = match key {
-                Some(_) => self.read(client, secret).await?,
-                None => None,
-            };
-            let text = json_fields::merged(&self.vault, name, current.as_ref(), value)?;
+            let (secret, text) =
+                json_fields::to_write(&self.vault, name, value, |s| self.read(client, s)).await?;
             let id = format!("{}{secret}", self.settings.prefix);
             let put = client
                 .put_secret_value()

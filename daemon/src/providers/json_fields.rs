@@ -3,6 +3,7 @@
 //! (AWS, GCP, Azure). Reading picks the field; writing merges it.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use serde_json::Value;
 
@@ -70,6 +71,47 @@ pub fn pick(
         });
     }
     Ok(values)
+}
+
+/// The values of `names`, each secret read once (`read`: its current
+/// value, None if it does not exist), all at once: one round trip's time.
+pub async fn read_all<'a, F>(
+    vault: &str,
+    names: &'a [String],
+    read: impl Fn(&'a str) -> F,
+) -> Result<HashMap<String, SecretString>, ProviderError>
+where
+    F: Future<Output = Result<Option<SecretString>, ProviderError>>,
+{
+    let mut secrets: Vec<&str> = names.iter().map(|n| split(n).0).collect();
+    secrets.sort_unstable();
+    secrets.dedup();
+    let read = futures_util::future::join_all(secrets.iter().map(|s| read(s))).await;
+    let mut current = HashMap::new();
+    for (s, r) in secrets.into_iter().zip(read) {
+        current.insert(s, r?);
+    }
+    pick(vault, names, &current)
+}
+
+/// The secret to write and its new value when `name` is written as
+/// `value` (see [`merged`]; `read` gives the current value when a field
+/// is merged).
+pub async fn to_write<'a, F>(
+    vault: &str,
+    name: &'a str,
+    value: &SecretString,
+    read: impl FnOnce(&'a str) -> F,
+) -> Result<(&'a str, SecretString), ProviderError>
+where
+    F: Future<Output = Result<Option<SecretString>, ProviderError>>,
+{
+    let (secret, key) = split(name);
+    let current = match key {
+        Some(_) => read(secret).await?,
+        None => None,
+    };
+    Ok((secret, merged(vault, name, current.as_ref(), value)?))
 }
 
 /// The secret's new value when `name` (perhaps `secret#key`) is written
