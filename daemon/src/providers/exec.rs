@@ -135,6 +135,12 @@ impl Exec {
                 None => a.clone(),
             })
             .collect();
+        // The value written, to be kept out of a failure's message.
+        let written: Option<Zeroizing<String>> = stdin
+            .as_ref()
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(|v| Zeroizing::new(v.trim_end_matches('\n').to_string()))
+            .filter(|v| !v.is_empty());
         let out = subprocess::run(Command {
             program: &argv[0],
             args,
@@ -146,15 +152,18 @@ impl Exec {
         match out {
             Ok(o) if o.success => Ok(o.stdout),
             Ok(o) => {
-                let why: String = o
+                let mut line = o
                     .stderr
                     .lines()
                     .find(|l| !l.trim().is_empty())
                     .unwrap_or("it printed nothing on stderr")
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect();
+                    .to_string();
+                // A command that echoes what it was given must not carry
+                // the value into the error the agent reads.
+                if let Some(v) = &written {
+                    line = line.replace(v.as_str(), "[the value]");
+                }
+                let why: String = line.chars().filter(|c| !c.is_control()).take(200).collect();
                 Err(ProviderError::Unavailable {
                     vault: self.vault.clone(),
                     why: format!("`{}` failed: {why}", argv[0]),
@@ -267,6 +276,26 @@ mod tests {
         assert!(
             Exec::check_name("web/db; rm -rf /").is_ok(),
             "one argument, never a shell"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_that_echoes_the_value_does_not_leak_it() {
+        let settings = Settings::parse(serde_json::json!({
+            "list": ["true"], "get": ["true", "{name}"],
+            "set": ["sh", "-c", "echo \"cannot store: $(cat)\" >&2; exit 3", "{name}"]
+        }));
+        let Ok(settings) = settings else {
+            panic!("settings refused");
+        };
+        let exec = Exec::new("mine".into(), settings);
+        let r = exec
+            .set(&[("db".into(), SecretString::new("s3cret-echoed-1a".into()))])
+            .await;
+        let message = r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("cannot store: [the value]") && !message.contains("s3cret-echoed-1a"),
+            "{message}"
         );
     }
 }
