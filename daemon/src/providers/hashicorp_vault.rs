@@ -353,27 +353,7 @@ impl HashicorpVault {
 
     /// Sends a request; returns the status and the JSON body (if any).
     async fn send(&self, r: reqwest::RequestBuilder) -> Result<(u16, Value), ProviderError> {
-        let res = r.send().await.map_err(|e| {
-            let why = if e.is_connect() {
-                format!("cannot connect to {}", self.settings.address)
-            } else if e.is_timeout() {
-                format!("{} did not answer", self.settings.address)
-            } else {
-                format!("the request to {} failed", self.settings.address)
-            };
-            self.unavailable(why)
-        })?;
-        let status = res.status().as_u16();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|_| self.unavailable("the answer was cut off"))?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        Ok((status, body))
+        super::http::send_json(&self.vault, self.settings.address.as_str(), r).await
     }
 
     /// The server's own words for an error (its `errors` list).

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -113,15 +112,10 @@ impl std::fmt::Debug for OnePasswordConnect {
 
 impl OnePasswordConnect {
     pub fn new(vault: String, settings: Settings) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot set up an HTTP client: {e}"));
         Self {
             vault,
             settings,
-            client,
+            client: super::http::client(),
         }
     }
 
@@ -185,19 +179,8 @@ impl OnePasswordConnect {
         if let Some(b) = body {
             r = r.json(b);
         }
-        let res = r.send().await.map_err(|e| {
-            self.unavailable(if e.is_connect() {
-                format!("cannot connect to {}", self.settings.host)
-            } else {
-                format!("the request to {} failed", self.settings.host)
-            })
-        })?;
-        let status = res.status().as_u16();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|_| self.unavailable("the answer was cut off"))?;
-        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (status, json) =
+            super::http::send_json(&self.vault, self.settings.host.as_str(), r).await?;
         if (200..300).contains(&status) {
             return Ok(json);
         }
