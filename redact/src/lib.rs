@@ -1,0 +1,143 @@
+//! Redaction: every occurrence of a secret value in a command's output,
+//! and of its common encodings ([`forms`]), is replaced by
+//! `[REDACTED:NAME]`, whatever the read boundaries.
+//!
+//! A [`Redactor`] is built once from the values; each output stream gets
+//! its own [`Stream`], which holds back at most the longest form's length
+//! less one byte between reads, so a value split across reads is still
+//! found. Matching is leftmost-longest: where one value contains another,
+//! the longer one is replaced whole.
+
+mod forms;
+#[doc(hidden)]
+pub mod property;
+mod stream;
+
+pub use forms::{MIN_ENCODED_LEN, forms};
+pub use stream::Stream;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+/// The matcher for a set of secrets. Its `Debug` output names the secrets,
+/// never their values.
+pub struct Redactor {
+    matcher: AhoCorasick,
+    /// For each pattern, the index of its secret's marker.
+    owner: Vec<usize>,
+    /// `[REDACTED:NAME]`, by secret.
+    markers: Vec<Vec<u8>>,
+    /// The longest pattern's length.
+    longest: usize,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .markers
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect();
+        f.debug_struct("Redactor")
+            .field("secrets", &names)
+            .field("patterns", &self.owner.len())
+            .finish()
+    }
+}
+
+/// The matcher could not be built (only for pathological pattern sets).
+#[derive(Debug)]
+pub struct BuildError(String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the redaction matcher could not be built: {}", self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// The text that replaces a value of `name`.
+pub fn marker(name: &str) -> String {
+    format!("[REDACTED:{name}]")
+}
+
+impl Redactor {
+    /// A redactor for `(name, value)` pairs. Empty values are ignored.
+    pub fn new<'a>(
+        secrets: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Self, BuildError> {
+        let mut patterns: Vec<zeroize::Zeroizing<Vec<u8>>> = Vec::new();
+        let mut owner = Vec::new();
+        let mut markers = Vec::new();
+        for (name, value) in secrets {
+            if value.is_empty() {
+                continue;
+            }
+            let index = markers.len();
+            markers.push(marker(name).into_bytes());
+            for form in forms(value) {
+                if !patterns.iter().any(|p| **p == *form) {
+                    patterns.push(form);
+                    owner.push(index);
+                }
+            }
+        }
+        let longest = patterns.iter().map(|p| p.len()).max().unwrap_or(0);
+        let matcher = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(patterns.iter().map(|p| p.as_slice()))
+            .map_err(|e| BuildError(e.to_string()))?;
+        Ok(Self {
+            matcher,
+            owner,
+            markers,
+            longest,
+        })
+    }
+
+    /// A new stream (one per output: stdout and stderr each get one).
+    pub fn stream(&self) -> Stream<'_> {
+        Stream::new(self)
+    }
+
+    /// Redacts a whole buffer at once.
+    pub fn redact(&self, text: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(text.len());
+        let mut s = self.stream();
+        s.push(text, &mut out);
+        s.finish(&mut out);
+        out
+    }
+
+    /// Copies `buf` to `out` with every match replaced, stopping before any
+    /// match that could still grow with more input (unless `last`).
+    /// Returns how many bytes of `buf` were consumed.
+    fn process(&self, buf: &[u8], last: bool, out: &mut Vec<u8>) -> usize {
+        // A match that starts before `safe` lies wholly inside `buf`, so
+        // no later input can change it; text before `safe` that no match
+        // covers can be released.
+        let safe = if last {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(self.longest.saturating_sub(1))
+        };
+        let mut at = 0;
+        for m in self.matcher.find_iter(buf) {
+            if m.start() >= safe {
+                break;
+            }
+            out.extend_from_slice(&buf[at..m.start()]);
+            out.extend_from_slice(&self.markers[self.owner[m.pattern().as_usize()]]);
+            at = m.end();
+        }
+        if at < safe {
+            out.extend_from_slice(&buf[at..safe]);
+            at = safe;
+        }
+        at
+    }
+}
+
+#[cfg(test)]
+mod tests;
