@@ -55,10 +55,10 @@ fn span(ms: i64) -> String {
 }
 
 pub fn op(o: i32) -> &'static str {
-    if o == pb::Operation::Write as i32 {
-        "WRITE"
-    } else {
-        "READ"
+    match pb::Operation::try_from(o) {
+        Ok(pb::Operation::Write) => "WRITE",
+        Ok(pb::Operation::Run) => "RUN",
+        _ => "READ",
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use crate::command_line::CommandLine;
 use crate::config::{ApprovalFactor, TtlScope};
 use crate::grants::Binding;
 use crate::secret::SecretString;
@@ -23,6 +24,8 @@ use crate::vault_id::VaultId;
 pub enum Operation {
     Read,
     Write,
+    /// Values for one command to use, not for the agent to see.
+    Run,
 }
 
 impl Operation {
@@ -30,7 +33,14 @@ impl Operation {
         match self {
             Operation::Read => "read",
             Operation::Write => "write",
+            Operation::Run => "run",
         }
+    }
+
+    /// Whether an approval releases values (to the agent, or to the
+    /// command it runs).
+    pub fn releases_values(self) -> bool {
+        matches!(self, Operation::Read | Operation::Run)
     }
 }
 
@@ -74,7 +84,7 @@ impl State {
     pub fn settled(&self, op: Operation) -> bool {
         match self {
             State::Pending | State::Recording { .. } => false,
-            State::Approved { .. } => op == Operation::Read,
+            State::Approved { .. } => op.releases_values(),
             _ => true,
         }
     }
@@ -88,6 +98,8 @@ pub struct PendingApproval {
     /// bound to it, and an approved read is delivered only from that source.
     pub binding: Binding,
     pub operation: Operation,
+    /// The command a run is for (operation Run only).
+    pub command: Option<CommandLine>,
     /// Names shown to the approver (reads: those no window covers).
     pub names: Vec<String>,
     /// Every name the agent asked for, in its order (reads).
@@ -202,6 +214,7 @@ pub struct NewRequest {
     pub vault: VaultId,
     pub binding: Binding,
     pub operation: Operation,
+    pub command: Option<CommandLine>,
     pub names: Vec<String>,
     pub all_names: Vec<String>,
     pub writes: Vec<(String, SecretString)>,
@@ -237,6 +250,9 @@ impl NewRequest {
         for n in &self.all_names {
             h.update((n.len() as u64).to_le_bytes());
             h.update(n.as_bytes());
+        }
+        if let Some(c) = &self.command {
+            h.update(c.digest().as_bytes());
         }
         for (n, v) in &self.writes {
             h.update((n.len() as u64).to_le_bytes());
@@ -329,6 +345,7 @@ impl Broker {
             vault: new.vault,
             binding: new.binding,
             operation: new.operation,
+            command: new.command,
             names: new.names,
             all_names: new.all_names,
             writes: new.writes,
@@ -514,6 +531,7 @@ mod tests {
             vault: VaultId::new("/p", "dev"),
             binding: Binding::default(),
             operation: Operation::Read,
+            command: None,
             names: names.iter().map(|s| s.to_string()).collect(),
             all_names: names.iter().map(|s| s.to_string()).collect(),
             writes: vec![],

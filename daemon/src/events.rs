@@ -5,6 +5,7 @@
 use crate::audit::{Action, AuditEvent};
 use crate::broker::{Operation, PendingApproval};
 use crate::clock;
+use crate::command_line::CommandLine;
 use crate::db::StoreCmd;
 use crate::db::outbox::NewDelivery;
 use crate::session::Requester;
@@ -24,6 +25,9 @@ pub struct Decision<'a> {
     pub requester: &'a Requester,
     pub device_id: &'a str,
     pub detail: &'a str,
+    /// The command a run is for (shown in the audit row's detail and the
+    /// webhook event).
+    pub command: Option<&'a CommandLine>,
     /// Hex digest a passkey signed for (empty without a passkey).
     pub approval_digest: &'a str,
     pub now_ms: i64,
@@ -44,13 +48,30 @@ impl<'a> Decision<'a> {
             requester: &req.session.requester,
             device_id: "",
             detail: "",
+            command: req.command.as_ref(),
             approval_digest: "",
             now_ms,
+        }
+    }
+
+    /// The audit row's detail: what was given, then the command of a run.
+    fn detail(&self) -> String {
+        match self.command {
+            None => self.detail.to_string(),
+            Some(c) => {
+                let run = format!("command: {} (in {})", c.shown(), c.cwd);
+                if self.detail.is_empty() {
+                    run
+                } else {
+                    format!("{}; {run}", self.detail)
+                }
+            }
         }
     }
 }
 
 pub fn record(state: &AppState, d: &Decision<'_>) {
+    let detail = d.detail();
     for name in d.names {
         state.store.audit(AuditEvent {
             timestamp_ms: d.now_ms,
@@ -64,7 +85,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             request_id: d.request_id.to_string(),
             requester: Some(d.requester.clone()),
             device_id: d.device_id.to_string(),
-            detail: d.detail.to_string(),
+            detail: detail.clone(),
             approval_digest: d.approval_digest.to_string(),
         });
     }
@@ -78,7 +99,7 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
         if !hook.wants(d.action.as_str()) {
             continue;
         }
-        let payload = serde_json::json!({
+        let mut payload = serde_json::json!({
             "event": "secret_access",
             "timestamp": clock::iso(d.now_ms),
             "vault": &*d.vault.name,
@@ -103,6 +124,10 @@ pub fn record(state: &AppState, d: &Decision<'_>) {
             "device": (!d.device_id.is_empty()).then_some(d.device_id),
             "approvalDigest": (!d.approval_digest.is_empty()).then_some(d.approval_digest),
         });
+        if let (Some(c), Some(map)) = (d.command, payload.as_object_mut()) {
+            map.insert("command".into(), c.argv.clone().into());
+            map.insert("cwd".into(), c.cwd.clone().into());
+        }
         state.store.send(StoreCmd::Webhook(Box::new(NewDelivery {
             event_id: event_id(),
             config_path: d.vault.config.to_string(),

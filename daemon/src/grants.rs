@@ -39,6 +39,8 @@ struct GrantKey {
     name: Option<String>,
     /// Some: only this session.
     session: Option<String>,
+    /// Some: only runs of this command (`CommandLine::digest`).
+    command: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +52,10 @@ pub struct Grant {
     /// The secret for scopes secret and session; None for scope vault.
     pub name: Option<String>,
     pub session: Option<String>,
+    /// None: a read window, which covers reads and runs. Some: a run
+    /// window, which covers runs of this command only
+    /// (`CommandLine::digest`).
+    pub command: Option<String>,
     pub expires_at_ms: i64,
 }
 
@@ -67,6 +73,7 @@ impl Grant {
             scope: self.scope.as_str().to_string(),
             name: self.name.clone(),
             session: self.session.clone(),
+            command: self.command.clone(),
             expires_at_ms: self.expires_at_ms,
         }
     }
@@ -85,6 +92,7 @@ impl Grant {
             scope: TtlScope::parse(&r.scope).unwrap_or(TtlScope::Secret),
             name: r.name,
             session: r.session,
+            command: r.command,
             expires_at_ms: r.expires_at_ms,
         }
     }
@@ -96,6 +104,7 @@ impl Grant {
             binding: self.binding.clone(),
             name: self.name.clone(),
             session: self.session.clone(),
+            command: self.command.clone(),
         }
     }
 }
@@ -123,31 +132,38 @@ impl Grants {
     }
 
     /// Whether a live window lets `session` read `name` from `vault`, as
-    /// bound by `binding`.
+    /// bound by `binding`, or, with `run` (a command's digest), run that
+    /// command with it: a read window covers runs too, a run window only
+    /// runs of its own command.
     pub fn covers(
         &self,
         vault: &VaultId,
         binding: &Binding,
         name: &str,
         session: &str,
+        run: Option<&str>,
         now_ms: i64,
     ) -> bool {
-        let live = |name: Option<&str>, session: Option<&str>| {
+        let live = |name: Option<&str>, session: Option<&str>, command: Option<&str>| {
             let key = GrantKey {
                 config: vault.config.clone(),
                 vault: vault.name.clone(),
                 binding: binding.clone(),
                 name: name.map(str::to_string),
                 session: session.map(str::to_string),
+                command: command.map(str::to_string),
             };
             self.by_key
                 .get(&key)
                 .is_some_and(|g| g.expires_at_ms > now_ms)
         };
-        live(None, None)
-            || live(Some(name), None)
-            || live(Some(name), Some(session))
-            || live(None, Some(session))
+        let any = |command: Option<&str>| {
+            live(None, None, command)
+                || live(Some(name), None, command)
+                || live(Some(name), Some(session), command)
+                || live(None, Some(session), command)
+        };
+        any(None) || run.is_some_and(|c| any(Some(c)))
     }
 
     /// Live windows, soonest expiry first.
@@ -222,6 +238,7 @@ mod tests {
             scope,
             name: name.map(Into::into),
             session: session.map(Into::into),
+            command: None,
             expires_at_ms: exp,
         }
     }
@@ -232,14 +249,14 @@ mod tests {
         let other_dev = VaultId::new("/b/agent-vault.config.json", "dev");
         let mut g = Grants::default();
         g.insert(grant("1", &dev, TtlScope::Secret, Some("A"), None, 1_000));
-        assert!(g.covers(&dev, &bound(), "A", "s1", 999));
+        assert!(g.covers(&dev, &bound(), "A", "s1", None, 999));
         assert!(
-            !g.covers(&dev, &bound(), "A", "s1", 1_000),
+            !g.covers(&dev, &bound(), "A", "s1", None, 1_000),
             "expiry is exclusive"
         );
-        assert!(!g.covers(&dev, &bound(), "B", "s1", 0));
+        assert!(!g.covers(&dev, &bound(), "B", "s1", None, 0));
         assert!(
-            !g.covers(&other_dev, &bound(), "A", "s1", 0),
+            !g.covers(&other_dev, &bound(), "A", "s1", None, 0),
             "another project's dev vault"
         );
 
@@ -251,11 +268,11 @@ mod tests {
             Some("s1"),
             1_000,
         ));
-        assert!(g.covers(&dev, &bound(), "B", "s1", 0));
-        assert!(!g.covers(&dev, &bound(), "B", "s2", 0));
+        assert!(g.covers(&dev, &bound(), "B", "s1", None, 0));
+        assert!(!g.covers(&dev, &bound(), "B", "s2", None, 0));
 
         g.insert(grant("3", &other_dev, TtlScope::Vault, None, None, 1_000));
-        assert!(g.covers(&other_dev, &bound(), "ANY", "s9", 0));
+        assert!(g.covers(&other_dev, &bound(), "ANY", "s9", None, 0));
         assert_eq!(g.active(0).len(), 3);
         assert_eq!(g.active(1_000).len(), 0);
     }
@@ -273,8 +290,8 @@ mod tests {
                 .len(),
             1
         );
-        assert!(!g.covers(&dev, &bound(), "A", "s", 0));
-        assert!(g.covers(&dev, &bound(), "B", "s", 0));
+        assert!(!g.covers(&dev, &bound(), "A", "s", None, 0));
+        assert!(g.covers(&dev, &bound(), "B", "s", None, 0));
         assert_eq!(
             g.revoke(&RevokeTarget::Secret("prod".into(), "Z".into()))
                 .len(),
@@ -290,7 +307,7 @@ mod tests {
         let dev = VaultId::new("/a", "dev");
         let mut g = Grants::default();
         g.insert(grant("1", &dev, TtlScope::Vault, None, None, 10));
-        assert!(g.covers(&dev, &bound(), "A", "s", 0));
+        assert!(g.covers(&dev, &bound(), "A", "s", None, 0));
         let other_uid = Binding {
             uid: 1001,
             ..bound()
@@ -304,11 +321,29 @@ mod tests {
             ..bound()
         };
         for b in [other_uid, other_file, other_definition] {
-            assert!(!g.covers(&dev, &b, "A", "s", 0), "{b:?}");
+            assert!(!g.covers(&dev, &b, "A", "s", None, 0), "{b:?}");
         }
         // The same file under the same definition, registered by the same
         // user as a project, is the same vault.
         let project = VaultId::owned("/a", "dev", Some(1000));
-        assert!(g.covers(&project, &bound(), "A", "s", 0));
+        assert!(g.covers(&project, &bound(), "A", "s", None, 0));
+    }
+
+    /// A read window covers runs; a run window covers only runs of its own
+    /// command, and no reads.
+    #[test]
+    fn run_windows_cover_their_command_only() {
+        let dev = VaultId::new("/a", "dev");
+        let mut g = Grants::default();
+        g.insert(Grant {
+            command: Some("c1".into()),
+            ..grant("1", &dev, TtlScope::Secret, Some("A"), None, 10)
+        });
+        assert!(g.covers(&dev, &bound(), "A", "s", Some("c1"), 0));
+        assert!(!g.covers(&dev, &bound(), "A", "s", Some("c2"), 0));
+        assert!(!g.covers(&dev, &bound(), "A", "s", None, 0), "a read");
+        g.insert(grant("2", &dev, TtlScope::Secret, Some("B"), None, 10));
+        assert!(g.covers(&dev, &bound(), "B", "s", Some("c2"), 0));
+        assert!(g.covers(&dev, &bound(), "B", "s", None, 0));
     }
 }

@@ -12,6 +12,7 @@ pub mod attempts;
 pub mod audit;
 pub mod broker;
 pub mod clock;
+pub mod command_line;
 pub mod config;
 pub mod db;
 pub mod decisions;

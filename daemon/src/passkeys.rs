@@ -204,6 +204,16 @@ pub fn request_digest(req: &PendingApproval, window_minutes: f64) -> [u8; 32] {
         field(p);
     }
     field(&req.location);
+    match &req.command {
+        Some(c) => {
+            field(&c.argv.len().to_string());
+            for a in &c.argv {
+                field(a);
+            }
+            field(&c.cwd);
+        }
+        None => field("no command"),
+    }
     field(&req.reason);
     field(req.scope.as_str());
     field(&format!("{window_minutes}"));

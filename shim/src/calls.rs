@@ -1,12 +1,13 @@
-//! The two kinds of call the tools make: list the vaults, and ask for
-//! access (then wait for the decision, sending progress with the approval
-//! link, up to `approval.waitSeconds`).
+//! The kinds of call the tools make: list the vaults, and ask for access
+//! ([`ask`]: wait for the decision, sending progress with the approval
+//! link, up to `approval.waitSeconds`), then answer with the values or
+//! the write's outcome ([`access`]) or run a command with them (`run`).
 
 use std::time::{Duration, Instant};
 
 use agent_vault_proto::pb;
 use rmcp::RoleServer;
-use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
+use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, ProgressToken};
 use rmcp::service::RequestContext;
 use tonic::Code;
 
@@ -15,6 +16,34 @@ use crate::results::{Failure, status_result, text_error};
 
 /// How often a waiting call polls the daemon (and sends progress).
 const TICK: Duration = Duration::from_secs(5);
+
+/// Progress notifications for one call (when its client asked for them),
+/// their count increasing across the call's phases as MCP requires.
+pub struct Progress {
+    token: Option<ProgressToken>,
+    step: f64,
+}
+
+impl Progress {
+    pub fn of(ctx: &RequestContext<RoleServer>) -> Self {
+        Self {
+            token: ctx.meta.get_progress_token(),
+            step: 0.0,
+        }
+    }
+
+    pub async fn send(&mut self, ctx: &RequestContext<RoleServer>, message: String) {
+        if let Some(token) = &self.token {
+            self.step += 1.0;
+            let _ = ctx
+                .peer
+                .notify_progress(
+                    ProgressNotificationParam::new(token.clone(), self.step).with_message(message),
+                )
+                .await;
+        }
+    }
+}
 
 pub async fn list(
     link: &DaemonLink,
@@ -58,12 +87,47 @@ pub async fn list(
     Ok(CallToolResult::success(vec![ContentBlock::text(out)]))
 }
 
-/// Asks, then waits with progress, up to the configured wait.
+/// Asks for access and answers with the values, or the write's outcome.
 pub async fn access(
     link: &DaemonLink,
     ctx: RequestContext<RoleServer>,
     req: pb::AccessRequest,
 ) -> Result<CallToolResult, Failure> {
+    let vault = req.vault.clone();
+    let mut reply = ask(link, &ctx, req, &mut Progress::of(&ctx)).await?;
+    Ok(match pb::Outcome::try_from(reply.outcome) {
+        Ok(pb::Outcome::Granted) if !reply.written.is_empty() => {
+            CallToolResult::success(vec![ContentBlock::text(format!(
+                "Saved {} to vault \"{}\".",
+                reply.written.join(", "),
+                vault
+            ))])
+        }
+        Ok(pb::Outcome::Granted) if reply.values.len() == 1 => {
+            let v = reply.values.remove(0);
+            CallToolResult::success(vec![ContentBlock::text(v.value)])
+        }
+        Ok(pb::Outcome::Granted) => CallToolResult::success(
+            reply
+                .values
+                .into_iter()
+                .map(|v| ContentBlock::text(format!("[{}]\n{}", v.name, v.value)))
+                .collect(),
+        ),
+        _ => text_error(reply.message),
+    })
+}
+
+/// Asks, then waits with progress, up to the configured wait. Returns the
+/// daemon's final reply (granted or not); "still waiting" and errors come
+/// back as a [`Failure`] that is already the tool's answer.
+pub async fn ask(
+    link: &DaemonLink,
+    ctx: &RequestContext<RoleServer>,
+    req: pb::AccessRequest,
+    progress: &mut Progress,
+) -> Result<pb::AccessReply, Failure> {
+    let ctx = ctx.clone();
     let started = Instant::now();
     let req = std::sync::Arc::new(req);
     let (mut reply, session_id) = link
@@ -73,26 +137,22 @@ pub async fn access(
             async move { agent.access(r).await.map(|r| (r.into_inner(), session_id)) }
         })
         .await?;
-    let token = ctx.meta.get_progress_token();
     let wait = Duration::from_secs(u64::from(reply.wait_seconds.max(1)));
-    let mut step = 0.0;
     while reply.outcome == pb::Outcome::Pending as i32 {
-        if let Some(token) = &token {
-            step += 1.0;
-            let _ = ctx
-                .peer
-                .notify_progress(
-                    ProgressNotificationParam::new(token.clone(), step)
-                        .with_message(format!("Waiting for approval: {}", reply.approval_url)),
-                )
-                .await;
-        }
+        progress
+            .send(
+                &ctx,
+                format!("Waiting for approval: {}", reply.approval_url),
+            )
+            .await;
         let left = wait.saturating_sub(started.elapsed());
         if left.is_zero() {
-            return Ok(CallToolResult::success(vec![ContentBlock::text(format!(
-                "Still waiting for approval at {}; call again with the same arguments to keep waiting.",
-                reply.approval_url
-            ))]));
+            return Err(Failure::Tool(CallToolResult::success(vec![
+                ContentBlock::text(format!(
+                    "Still waiting for approval at {}; call again with the same arguments to keep waiting.",
+                    reply.approval_url
+                )),
+            ])));
         }
         let (mut agent, _) = link.get(&ctx).await?;
         reply = agent
@@ -115,25 +175,5 @@ pub async fn access(
             })?
             .into_inner();
     }
-    Ok(match pb::Outcome::try_from(reply.outcome) {
-        Ok(pb::Outcome::Granted) if !reply.written.is_empty() => {
-            CallToolResult::success(vec![ContentBlock::text(format!(
-                "Saved {} to vault \"{}\".",
-                reply.written.join(", "),
-                req.vault
-            ))])
-        }
-        Ok(pb::Outcome::Granted) if reply.values.len() == 1 => {
-            let v = reply.values.remove(0);
-            CallToolResult::success(vec![ContentBlock::text(v.value)])
-        }
-        Ok(pb::Outcome::Granted) => CallToolResult::success(
-            reply
-                .values
-                .into_iter()
-                .map(|v| ContentBlock::text(format!("[{}]\n{}", v.name, v.value)))
-                .collect(),
-        ),
-        _ => text_error(reply.message),
-    })
+    Ok(reply)
 }

@@ -5,6 +5,7 @@ mod calls;
 mod daemon;
 mod link;
 mod results;
+mod run;
 mod server;
 
 #[tokio::main(flavor = "current_thread")]

@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use crate::calls;
 use crate::link::DaemonLink;
+use crate::run;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct GetSecretArgs {
@@ -71,6 +72,64 @@ pub struct SetSecretsArgs {
     reason: String,
 }
 
+/// One secret for `run_with_secrets`: its name, or its name and the
+/// environment variable to put it in.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+#[schemars(inline)]
+pub enum SecretForRun {
+    /// The secret's name; the variable gets the same name.
+    Name(String),
+    /// The secret and the environment variable to put it in (default: the
+    /// secret's name).
+    Mapped { name: String, env: Option<String> },
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunWithSecretsArgs {
+    /// The vault name.
+    vault: String,
+    /// The secrets the command needs, each a name or {"name", "env"}.
+    secrets: Vec<SecretForRun>,
+    /// The program and its arguments, such as ["npm", "test"]. Not run
+    /// through a shell: pass ["sh", "-c", "..."] for one.
+    command: Vec<String>,
+    /// The directory to run in (default: the agent's).
+    cwd: Option<String>,
+    /// Stop the command (and all it started) after this many seconds
+    /// (default 300, at most 3600).
+    timeout_seconds: Option<f64>,
+    /// Why you need to run this with these secrets; shown to the human.
+    reason: Option<String>,
+}
+
+impl RunWithSecretsArgs {
+    fn into_run(self) -> run::RunArgs {
+        run::RunArgs {
+            vault: self.vault,
+            secrets: self
+                .secrets
+                .into_iter()
+                .map(|s| match s {
+                    SecretForRun::Name(name) => run::Wanted {
+                        env: name.clone(),
+                        name,
+                    },
+                    SecretForRun::Mapped { name, env } => run::Wanted {
+                        env: env.unwrap_or_else(|| name.clone()),
+                        name,
+                    },
+                })
+                .collect(),
+            command: self.command,
+            cwd: self.cwd,
+            timeout_seconds: self.timeout_seconds,
+            reason: self.reason.unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Shim {
     link: Arc<DaemonLink>,
@@ -102,6 +161,26 @@ impl Shim {
 
 #[tool_router]
 impl Shim {
+    #[tool(
+        name = "run_with_secrets",
+        description = "Run a command with secrets in its environment, without seeing them. A human approves the exact command line and directory (usually from their phone); the result has the exit code and the output, with every secret value, and its base64, hex, URL and JSON encodings, replaced by [REDACTED:NAME]. Prefer this over get_secret whenever a command is what needs the secret.",
+        annotations(
+            title = "Run a command with secrets (human approval)",
+            read_only_hint = false,
+            destructive_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn run_with_secrets(
+        &self,
+        Parameters(a): Parameters<RunWithSecretsArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        run::run(&self.link, ctx, a.into_run())
+            .await
+            .or_else(Into::into)
+    }
+
     /// Lists the secret names in every configured vault. Never returns values.
     #[tool(
         name = "list_secrets",
@@ -232,8 +311,10 @@ impl ServerHandler for Shim {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("agent-vault", agent_vault_proto::VERSION))
             .with_instructions(
-                "Human-approved secret access. Call list_secrets to see names, then get_secret(s) with a specific, honest reason; \
-                 the user approves on their phone. Use set_secret(s) to store generated credentials instead of printing them.",
+                "Human-approved secret access. Call list_secrets to see names. When a command needs a secret, use run_with_secrets: \
+                 the value goes into the command's environment and never into this conversation. Use get_secret(s) only when you must \
+                 see a value; give a specific, honest reason; the user approves on their phone. Use set_secret(s) to store generated \
+                 credentials instead of printing them.",
             )
     }
 }

@@ -23,6 +23,7 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
             "get_secret",
             "get_secrets",
             "list_secrets",
+            "run_with_secrets",
             "set_secret",
             "set_secrets"
         ]

@@ -69,6 +69,7 @@ async fn the_official_python_sdk_lists_gets_with_progress_and_is_refused_bad_arg
             "get_secret",
             "get_secrets",
             "list_secrets",
+            "run_with_secrets",
             "set_secret",
             "set_secrets"
         ])

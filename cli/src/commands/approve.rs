@@ -57,6 +57,9 @@ pub async fn each(admin: &mut Admin, window: Option<f64>) -> anyhow::Result<()> 
         if !r.location.is_empty() {
             println!("  file: {}", r.location);
         }
+        if !r.command.is_empty() {
+            println!("  runs: {} (in {})", r.command, r.cwd);
+        }
         println!("  reason (the agent's words): {}", r.reason);
         println!(
             "  requester: {} in {} (pid {}, user {}), in {}",

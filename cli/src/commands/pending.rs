@@ -11,6 +11,8 @@ fn pending_json(p: &pb::PendingInfo) -> serde_json::Value {
     json!({"id": p.id, "vault": p.vault, "config": p.config_path, "operation": op(p.operation),
            "names": p.names, "reason": p.reason, "previews": p.previews, "url": p.approval_url,
            "location": p.location,
+           "command": (!p.command.is_empty()).then_some(&p.command),
+           "cwd": (!p.cwd.is_empty()).then_some(&p.cwd),
            "expiresAtMs": p.expires_at_ms,
            "requester": {"uid": r.uid, "user": r.user, "pid": r.pid, "exe": r.exe, "cmdline": r.cmdline, "cwd": r.cwd,
                          "agent": r.agent, "mcpClient": r.mcp_client, "session": r.session_id}})
@@ -37,6 +39,9 @@ pub async fn run(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
                     r.vault,
                     r.names.join(", ")
                 );
+                if !r.command.is_empty() {
+                    println!("  runs: {} (in {})", r.command, r.cwd);
+                }
                 println!("  reason (the agent's words): {}", r.reason);
                 println!(
                     "  requester: {} via {} (pid {}, uid {})",

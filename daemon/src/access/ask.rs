@@ -11,8 +11,9 @@ use super::reply::reply_for;
 use super::session::project_of;
 use super::{AccessError, validate};
 use crate::audit::Action;
-use crate::broker::{NewRequest, Operation};
+use crate::broker::NewRequest;
 use crate::clock;
+use crate::command_line::CommandLine;
 use crate::devices::random_id;
 use crate::events::{self, Decision};
 use crate::grants::Binding;
@@ -41,7 +42,9 @@ pub async fn access(
         reason,
         names,
         writes,
+        command,
     } = validate::check(vault_cfg, provider, req)?;
+    let run = command.as_ref().map(CommandLine::digest);
 
     // What exactly is asked for: by whom, under which definition, from
     // which source. For a project's vault this is also where its file is
@@ -52,10 +55,12 @@ pub async fn access(
         source: provider.identity().await?.into(),
     };
     let mut needs = names.clone();
-    if operation == Operation::Read {
+    if operation.releases_values() {
         {
             let grants = state.grants();
-            needs.retain(|n| !grants.covers(&vault_id, &binding, n, &session.id, now_ms));
+            needs.retain(|n| {
+                !grants.covers(&vault_id, &binding, n, &session.id, run.as_deref(), now_ms)
+            });
         }
         let missing: Vec<String> = if needs.is_empty() {
             // The fast path: every name is covered; one read of the vault
@@ -67,6 +72,8 @@ pub async fn access(
                 session,
                 names: &names,
                 approved_now: &[],
+                operation,
+                command: command.as_ref(),
                 reason: &reason,
                 scope: vault_cfg.ttl_scope,
                 request_id: "",
@@ -91,11 +98,12 @@ pub async fn access(
                     action: Action::NotFound,
                     scope: vault_cfg.ttl_scope.as_str(),
                     ttl_expires_ms: None,
-                    operation: Operation::Read,
+                    operation,
                     request_id: "",
                     requester: &session.requester,
                     device_id: "",
                     detail: "",
+                    command: command.as_ref(),
                     approval_digest: "",
                     now_ms,
                 },
@@ -118,6 +126,7 @@ pub async fn access(
                 vault: vault_id,
                 binding,
                 operation,
+                command,
                 names: needs,
                 all_names: names,
                 writes,

@@ -7,6 +7,7 @@ use agent_vault_proto::pb;
 use super::AccessError;
 use crate::audit::Action;
 use crate::broker::Operation;
+use crate::command_line::CommandLine;
 use crate::config::TtlScope;
 use crate::events::{self, Decision};
 use crate::grants::Binding;
@@ -26,6 +27,9 @@ pub struct Delivery<'a> {
     /// The names a person approved just now; the others were covered by a
     /// window and are recorded as `auto_approved` here.
     pub approved_now: &'a [String],
+    /// Read (values to the agent) or Run (values to the command).
+    pub operation: Operation,
+    pub command: Option<&'a CommandLine>,
     pub reason: &'a str,
     pub scope: TtlScope,
     /// The request's id; empty when windows covered everything at once.
@@ -59,11 +63,12 @@ pub async fn deliver(
                 action: Action::AutoApproved,
                 scope: d.scope.as_str(),
                 ttl_expires_ms: None,
-                operation: Operation::Read,
+                operation: d.operation,
                 request_id: d.request_id,
                 requester: &d.session.requester,
                 device_id: "",
                 detail: "",
+                command: d.command,
                 approval_digest: "",
                 now_ms,
             },
@@ -89,10 +94,18 @@ pub async fn deliver(
             })
         })
         .collect();
+    let max_output_bytes = match d.operation {
+        Operation::Run => state
+            .project(&d.session.project)
+            .map(|p| p.config.run.max_output_bytes)
+            .unwrap_or_default(),
+        _ => 0,
+    };
     Ok(pb::AccessReply {
         outcome: pb::Outcome::Granted as i32,
         values,
         request_id: d.request_id.to_string(),
+        max_output_bytes,
         ..Default::default()
     })
 }

@@ -10,8 +10,10 @@ use agent_vault_proto::pb;
 use super::AccessError;
 use super::deliver::{Delivery, deliver};
 use super::session::project_of;
-use crate::broker::{Operation, PendingApproval, State};
+use crate::broker::{PendingApproval, State};
 use crate::clock;
+use crate::command_line::CommandLine;
+use crate::grants::Grants;
 use crate::providers::Provider;
 use crate::session::Session;
 use crate::state::{AppState, Project};
@@ -61,10 +63,27 @@ fn delivery<'a>(
         session: &req.session,
         names: &req.all_names,
         approved_now,
+        operation: req.operation,
+        command: req.command.as_ref(),
         reason: &req.reason,
         scope: req.scope,
         request_id: &req.id,
     }
+}
+
+/// Whether windows cover every name of `req` now.
+fn covered_by_windows(grants: &Grants, req: &PendingApproval, now_ms: i64) -> bool {
+    let run = req.command.as_ref().map(CommandLine::digest);
+    req.all_names.iter().all(|n| {
+        grants.covers(
+            &req.vault,
+            &req.binding,
+            n,
+            &req.session.id,
+            run.as_deref(),
+            now_ms,
+        )
+    })
 }
 
 /// The reply for a request in its current state.
@@ -86,16 +105,14 @@ pub(super) async fn reply_for(
     let what = format!("{} in vault \"{}\"", req.names.join(", "), req.vault.name);
     match req.state() {
         State::Pending | State::Recording { .. } => Ok(pending_reply(state, req, wait_seconds)),
-        State::Approved { .. } if req.operation == Operation::Read => {
+        State::Approved { .. } if req.operation.releases_values() => {
             let project = project_of(state, &req.session)?;
             let Some(provider) = approved_provider(&project, req) else {
                 return settled(pb::Outcome::Expired, redefined(&what));
             };
             let covered = {
                 let grants = state.grants();
-                req.all_names
-                    .iter()
-                    .all(|n| grants.covers(&req.vault, &req.binding, n, &req.session.id, now_ms))
+                covered_by_windows(&grants, req, now_ms)
             };
             if !req.mark_delivered() && !covered {
                 return settled(
@@ -112,9 +129,7 @@ pub(super) async fn reply_for(
         State::Delivered => {
             let grants_cover = {
                 let grants = state.grants();
-                req.all_names
-                    .iter()
-                    .all(|n| grants.covers(&req.vault, &req.binding, n, &req.session.id, now_ms))
+                covered_by_windows(&grants, req, now_ms)
             };
             if grants_cover {
                 let project = project_of(state, &req.session)?;

@@ -7,6 +7,7 @@ use agent_vault_proto::pb;
 
 use super::{AccessError, MAX_NAME_BYTES, MAX_NAMES, MAX_REASON_BYTES, MAX_VALUE_BYTES};
 use crate::broker::Operation;
+use crate::command_line::CommandLine;
 use crate::config::VaultConfig;
 use crate::providers::Provider;
 use crate::secret::SecretString;
@@ -20,6 +21,8 @@ pub struct Checked {
     pub names: Vec<String>,
     /// For a write, the values, by name.
     pub writes: Vec<(String, SecretString)>,
+    /// For a run, the command.
+    pub command: Option<CommandLine>,
 }
 
 /// Checks `req` against the vault it names.
@@ -31,16 +34,30 @@ pub fn check(
     let operation = match pb::Operation::try_from(req.operation) {
         Ok(pb::Operation::Write) => Operation::Write,
         Ok(pb::Operation::Read) => Operation::Read,
-        Err(_) => return Err(AccessError::Invalid("unknown operation".into())),
+        Ok(pb::Operation::Run) => Operation::Run,
+        Err(_) => {
+            return Err(AccessError::Invalid(
+                "unknown operation; if the shim is newer than agent-vaultd, restart agent-vaultd"
+                    .into(),
+            ));
+        }
     };
-    if req.reason.trim().is_empty() {
+    // A run's command speaks for itself; a reason is still shown if given.
+    if req.reason.trim().is_empty() && operation != Operation::Run {
         return Err(AccessError::Invalid(
             "a reason is required: say why you need this, for the human who approves".into(),
         ));
     }
     check_text("the reason", &req.reason, MAX_REASON_BYTES)?;
+    let mut command = None;
     let (names, writes) = match operation {
         Operation::Read => {
+            check_names(provider, &req.names)?;
+            (req.names, Vec::new())
+        }
+        Operation::Run => {
+            let run = req.run.unwrap_or_default();
+            command = Some(CommandLine::checked(run.argv, run.cwd).map_err(AccessError::Invalid)?);
             check_names(provider, &req.names)?;
             (req.names, Vec::new())
         }
@@ -75,6 +92,7 @@ pub fn check(
         reason: req.reason,
         names,
         writes,
+        command,
     })
 }
 
@@ -166,7 +184,22 @@ mod tests {
 
         let mut unknown = read(&["A"], "deploy");
         unknown.operation = 7;
-        assert_eq!(refused(unknown), "unknown operation");
+        assert!(refused(unknown).starts_with("unknown operation"));
+        let mut run = read(&["A"], "deploy");
+        run.operation = pb::Operation::Run as i32;
+        assert!(refused(run.clone()).contains("the command is empty"));
+        run.run = Some(pb::RunCommand {
+            argv: vec!["make".into(), "deploy".into()],
+            cwd: "/srv/app".into(),
+        });
+        let ok = checked(run.clone())?;
+        assert_eq!(ok.operation, Operation::Run);
+        assert_eq!(ok.command.map(|c| c.shown()), Some("make deploy".into()));
+        run.run = Some(pb::RunCommand {
+            argv: vec!["make".into()],
+            cwd: "srv".into(),
+        });
+        assert!(refused(run).contains("not an absolute path"));
         assert!(refused(read(&["A"], "  ")).contains("a reason is required"));
         assert!(refused(read(&["A"], "ok\u{202e}txt")).contains("control or invisible"));
         assert!(

@@ -197,6 +197,14 @@ pub fn parse_config(
         }
     }
 
+    if !(1024..=16 * 1024 * 1024).contains(&raw.run.max_output_bytes) {
+        return Err(invalid(
+            file,
+            "run.maxOutputBytes",
+            "expected a number of bytes from 1024 to 16777216",
+        ));
+    }
+
     let anchor = match raw.audit.and_then(|a| a.anchor) {
         Some(a) => Some(anchor_config(a, file, env)?),
         None => None,
@@ -227,6 +235,7 @@ pub fn parse_config(
         approval,
         access: raw.access,
         anchor,
+        run: raw.run,
     })
 }
 
@@ -629,6 +638,16 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+        let e = err_of(r#"{"vaults":{},"run":{"maxOutputBytes":10}}"#);
+        assert!(
+            e.contains("run.maxOutputBytes: expected a number of bytes"),
+            "{e}"
+        );
+        let e = err_of(r#"{"vaults":{},"run":{"maxOutput":10}}"#);
+        assert!(
+            e.contains("run.maxOutput: unknown field `maxOutput`"),
+            "{e}"
+        );
         let e = err_of(r#"{"vaults":{},"approval":{"waitSeconds":0}}"#);
         assert!(e.contains("approval.waitSeconds"), "{e}");
         let e = err_of("{");

@@ -11,7 +11,8 @@ pub use load::{
     restrict_project,
 };
 pub use schema::{
-    AccessList, ApprovalFactor, ApprovalSettings, ProjectFloor, TtlScope, UserRef, VaultApproval,
+    AccessList, ApprovalFactor, ApprovalSettings, ProjectFloor, RunSettings, TtlScope, UserRef,
+    VaultApproval,
 };
 
 /// A list of users by name or uid.
@@ -38,6 +39,7 @@ pub struct ProjectConfig {
     pub access: AccessList,
     /// `audit.anchor` (agent-vaultd's own config only).
     pub anchor: Option<AnchorConfig>,
+    pub run: RunSettings,
 }
 
 /// Where and how often the audit chain's head is copied out of the

@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub access: AccessList,
     pub audit: Option<RawAudit>,
+    #[serde(default)]
+    pub run: RunSettings,
 }
 
 /// The fields every vault has (`providers::COMMON_FIELDS`, `type` apart).
@@ -219,6 +221,23 @@ impl Default for ProjectFloor {
             require: ApprovalFactor::Device,
             max_ttl: 1440.0,
             allow_terminal: false,
+        }
+    }
+}
+
+/// `run`: how commands run with secrets (run_with_secrets) report back.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RunSettings {
+    /// The most output of each stream (stdout, stderr) returned to the
+    /// agent; the middle of longer output is left out, and the gap said.
+    pub max_output_bytes: u32,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            max_output_bytes: 64 * 1024,
         }
     }
 }

@@ -19,14 +19,16 @@ pub struct GrantRow {
     pub scope: String,
     pub name: Option<String>,
     pub session: Option<String>,
+    /// A run window's command digest; None for a read window.
+    pub command: Option<String>,
     pub expires_at_ms: i64,
 }
 
 pub fn put(tx: &Transaction<'_>, g: &GrantRow) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT OR REPLACE INTO grants (id, config_path, vault, scope, name, session_id, expires_at_ms, \
-         owner_uid, requester_uid, definition, source) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         owner_uid, requester_uid, definition, source, command) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         g.id,
@@ -39,7 +41,8 @@ pub fn put(tx: &Transaction<'_>, g: &GrantRow) -> rusqlite::Result<()> {
         g.owner_uid,
         g.requester_uid,
         g.definition,
-        g.source
+        g.source,
+        g.command
     ])?;
     Ok(())
 }
@@ -59,7 +62,7 @@ impl Store {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, config_path, vault, scope, name, session_id, expires_at_ms, \
-                 owner_uid, requester_uid, definition, source FROM grants \
+                 owner_uid, requester_uid, definition, source, command FROM grants \
                  WHERE expires_at_ms > ?1 AND requester_uid IS NOT NULL",
             )?;
             let rows = stmt.query_map([now_ms], |r| {
@@ -75,6 +78,7 @@ impl Store {
                     requester_uid: r.get(8)?,
                     definition: r.get(9)?,
                     source: r.get(10)?,
+                    command: r.get(11)?,
                 })
             })?;
             rows.collect()

@@ -166,6 +166,7 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         ("requester_uid", "INTEGER"),
         ("definition", "TEXT"),
         ("source", "TEXT"),
+        ("command", "TEXT"),
     ] {
         add_column(&conn, "grants", column, decl).map_err(err)?;
     }

@@ -9,6 +9,7 @@ pub use policy::{Admitted, Proof, Refusal};
 use crate::audit::Action;
 use crate::broker::{DecideError, Decided, Operation, PendingApproval};
 use crate::clock;
+use crate::command_line::CommandLine;
 use crate::config::TtlScope;
 use crate::db::StoreCmd;
 use crate::devices::random_id;
@@ -113,7 +114,7 @@ async fn apply(
     }
     // The approval takes effect only once its rows are committed: a value
     // is never released, nor a write applied, that the log does not show.
-    let ttl_expires_ms = (req.operation == Operation::Read && window > 0.0)
+    let ttl_expires_ms = (req.operation.releases_values() && window > 0.0)
         .then(|| now_ms + clock::minutes_ms(window));
     events::record(
         state,
@@ -170,6 +171,7 @@ fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {
         scope: req.scope,
         name: name.cloned(),
         session: session.map(str::to_string),
+        command: req.command.as_ref().map(CommandLine::digest),
         expires_at_ms,
     };
     let new: Vec<Grant> = match req.scope {

@@ -40,7 +40,14 @@ pub fn pending_infos(state: &AppState) -> Vec<pb::PendingInfo> {
             operation: match r.operation {
                 Operation::Read => pb::Operation::Read as i32,
                 Operation::Write => pb::Operation::Write as i32,
+                Operation::Run => pb::Operation::Run as i32,
             },
+            command: r.command.as_ref().map(|c| c.shown()).unwrap_or_default(),
+            cwd: r
+                .command
+                .as_ref()
+                .map(|c| c.cwd.clone())
+                .unwrap_or_default(),
             names: r.names.clone(),
             reason: r.reason.clone(),
             requester: Some(pb::Requester {

@@ -87,6 +87,7 @@ fn badge(op: Operation) -> Markup {
     match op {
         Operation::Read => html! { span.badge.read { "READ" } },
         Operation::Write => html! { span.badge.write { "WRITE" } },
+        Operation::Run => html! { span.badge.run { "RUN" } },
     }
 }
 
@@ -128,12 +129,23 @@ pub fn approval(
                 span.k { @if req.names.len() == 1 { "Secret" } @else { (req.names.len()) " secrets" } }
                 span.v { @for (i, n) in req.names.iter().enumerate() { @if i > 0 { ", " } code { (n) } } }
             }
+            @if let Some(command) = &req.command {
+                div.command {
+                    small { "Runs this command with them (the agent does not see the values):" }
+                    code { (command.shown()) }
+                }
+                div.row { span.k { "In" } span.v { code { (command.cwd) } } }
+            }
             @if req.operation == Operation::Write {
                 @for (i, n) in req.names.iter().enumerate() {
                     div.row { span.k { "New value" } span.v { code { (n) "=" (req.previews.get(i).map(String::as_str).unwrap_or("")) } } }
                 }
             }
-            div.reason { small { "The agent's own words:" } (req.reason) }
+            @if req.reason.trim().is_empty() {
+                div.reason { small { "The agent gave no reason." } }
+            } @else {
+                div.reason { small { "The agent's own words:" } (req.reason) }
+            }
             div.row { span.k { "Client" } span.v { (if requester.mcp_client.is_empty() { "unknown" } else { &requester.mcp_client }) } }
             div.row { span.k { "Agent" } span.v { (requester.agent) } }
             div.row { span.k { "Process" } span.v { (requester.exe) " (pid " (requester.pid) ", user " (requester.user) ")" } }
@@ -154,8 +166,8 @@ pub fn approval(
                             label for="code" { "Code from your authenticator app (needed to approve)" }
                             input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10";
                         }
-                        @if req.operation == Operation::Read {
-                            label for="window" { "Approval window" }
+                        @if req.operation.releases_values() {
+                            label for="window" { @if req.command.is_some() { "Approval window (this command only)" } @else { "Approval window" } }
                             select id="window" name="window" {
                                 @for m in window_choices(req.ttl_minutes) {
                                     option value=(m) { (window_label(m)) }

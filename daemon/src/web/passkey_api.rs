@@ -144,7 +144,7 @@ pub(super) async fn passkey_approve_start(
     // The window that will be signed is the one that will be applied.
     let window = match req.operation {
         crate::broker::Operation::Write => 0.0,
-        crate::broker::Operation::Read => {
+        crate::broker::Operation::Read | crate::broker::Operation::Run => {
             decisions::effective_window(req.ttl_minutes, body.window.unwrap_or(f64::MAX))
         }
     };
