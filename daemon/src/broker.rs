@@ -120,6 +120,9 @@ pub struct PendingApproval {
     pub factor: ApprovalFactor,
     /// Terminal approval allowed even when the admin is an agent uid.
     pub allow_terminal: bool,
+    /// With scope vault, whether the window may cover the whole vault: not
+    /// when a name asked for is under a policy of its own.
+    pub whole_vault_window: bool,
     /// Devices that approved so far, while fewer than needed.
     approvals: Mutex<Vec<String>>,
     state: watch::Sender<State>,
@@ -228,6 +231,7 @@ pub struct NewRequest {
     pub approvers_needed: u32,
     pub factor: ApprovalFactor,
     pub allow_terminal: bool,
+    pub whole_vault_window: bool,
 }
 
 impl NewRequest {
@@ -360,6 +364,7 @@ impl Broker {
             approvers_needed: new.approvers_needed.max(1),
             factor: new.factor,
             allow_terminal: new.allow_terminal,
+            whole_vault_window: new.whole_vault_window,
             approvals: Mutex::new(Vec::new()),
             state: tx,
             reported: AtomicBool::new(false),
@@ -545,6 +550,7 @@ mod tests {
             approvers_needed: 1,
             factor: ApprovalFactor::Device,
             allow_terminal: false,
+            whole_vault_window: true,
         }
     }
 

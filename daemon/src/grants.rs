@@ -109,6 +109,30 @@ impl Grant {
     }
 }
 
+/// What a window would have to cover.
+#[derive(Debug, Clone, Copy)]
+pub struct Want<'a> {
+    pub name: &'a str,
+    pub session: &'a str,
+    /// For a run, the command's digest (`CommandLine::digest`).
+    pub run: Option<&'a str>,
+    /// Whether a window for the whole vault counts: not for a name under a
+    /// policy of its own, which such a window was not approved under.
+    pub whole_vault: bool,
+}
+
+impl<'a> Want<'a> {
+    /// A read of `name` by `session`, any window counting.
+    pub fn read(name: &'a str, session: &'a str) -> Self {
+        Self {
+            name,
+            session,
+            run: None,
+            whole_vault: true,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Grants {
     by_key: HashMap<GrantKey, Grant>,
@@ -131,19 +155,11 @@ impl Grants {
         self.by_key.insert(grant.key(), grant);
     }
 
-    /// Whether a live window lets `session` read `name` from `vault`, as
-    /// bound by `binding`, or, with `run` (a command's digest), run that
-    /// command with it: a read window covers runs too, a run window only
-    /// runs of its own command.
-    pub fn covers(
-        &self,
-        vault: &VaultId,
-        binding: &Binding,
-        name: &str,
-        session: &str,
-        run: Option<&str>,
-        now_ms: i64,
-    ) -> bool {
+    /// Whether a live window lets the asking session have the name it
+    /// wants from `vault`, as bound by `binding`: a read window covers
+    /// reads and runs, a run window only runs of its own command; a window
+    /// for the whole vault counts only where `want.whole_vault` allows.
+    pub fn covers(&self, vault: &VaultId, binding: &Binding, want: &Want<'_>, now_ms: i64) -> bool {
         let live = |name: Option<&str>, session: Option<&str>, command: Option<&str>| {
             let key = GrantKey {
                 config: vault.config.clone(),
@@ -158,12 +174,12 @@ impl Grants {
                 .is_some_and(|g| g.expires_at_ms > now_ms)
         };
         let any = |command: Option<&str>| {
-            live(None, None, command)
-                || live(Some(name), None, command)
-                || live(Some(name), Some(session), command)
-                || live(None, Some(session), command)
+            live(Some(want.name), None, command)
+                || live(Some(want.name), Some(want.session), command)
+                || (want.whole_vault
+                    && (live(None, None, command) || live(None, Some(want.session), command)))
         };
-        any(None) || run.is_some_and(|c| any(Some(c)))
+        any(None) || want.run.is_some_and(|c| any(Some(c)))
     }
 
     /// Live windows, soonest expiry first.
@@ -249,14 +265,14 @@ mod tests {
         let other_dev = VaultId::new("/b/agent-vault.config.json", "dev");
         let mut g = Grants::default();
         g.insert(grant("1", &dev, TtlScope::Secret, Some("A"), None, 1_000));
-        assert!(g.covers(&dev, &bound(), "A", "s1", None, 999));
+        assert!(g.covers(&dev, &bound(), &Want::read("A", "s1"), 999));
         assert!(
-            !g.covers(&dev, &bound(), "A", "s1", None, 1_000),
+            !g.covers(&dev, &bound(), &Want::read("A", "s1"), 1_000),
             "expiry is exclusive"
         );
-        assert!(!g.covers(&dev, &bound(), "B", "s1", None, 0));
+        assert!(!g.covers(&dev, &bound(), &Want::read("B", "s1"), 0));
         assert!(
-            !g.covers(&other_dev, &bound(), "A", "s1", None, 0),
+            !g.covers(&other_dev, &bound(), &Want::read("A", "s1"), 0),
             "another project's dev vault"
         );
 
@@ -268,11 +284,11 @@ mod tests {
             Some("s1"),
             1_000,
         ));
-        assert!(g.covers(&dev, &bound(), "B", "s1", None, 0));
-        assert!(!g.covers(&dev, &bound(), "B", "s2", None, 0));
+        assert!(g.covers(&dev, &bound(), &Want::read("B", "s1"), 0));
+        assert!(!g.covers(&dev, &bound(), &Want::read("B", "s2"), 0));
 
         g.insert(grant("3", &other_dev, TtlScope::Vault, None, None, 1_000));
-        assert!(g.covers(&other_dev, &bound(), "ANY", "s9", None, 0));
+        assert!(g.covers(&other_dev, &bound(), &Want::read("ANY", "s9"), 0));
         assert_eq!(g.active(0).len(), 3);
         assert_eq!(g.active(1_000).len(), 0);
     }
@@ -290,8 +306,8 @@ mod tests {
                 .len(),
             1
         );
-        assert!(!g.covers(&dev, &bound(), "A", "s", None, 0));
-        assert!(g.covers(&dev, &bound(), "B", "s", None, 0));
+        assert!(!g.covers(&dev, &bound(), &Want::read("A", "s"), 0));
+        assert!(g.covers(&dev, &bound(), &Want::read("B", "s"), 0));
         assert_eq!(
             g.revoke(&RevokeTarget::Secret("prod".into(), "Z".into()))
                 .len(),
@@ -307,7 +323,7 @@ mod tests {
         let dev = VaultId::new("/a", "dev");
         let mut g = Grants::default();
         g.insert(grant("1", &dev, TtlScope::Vault, None, None, 10));
-        assert!(g.covers(&dev, &bound(), "A", "s", None, 0));
+        assert!(g.covers(&dev, &bound(), &Want::read("A", "s"), 0));
         let other_uid = Binding {
             uid: 1001,
             ..bound()
@@ -321,12 +337,12 @@ mod tests {
             ..bound()
         };
         for b in [other_uid, other_file, other_definition] {
-            assert!(!g.covers(&dev, &b, "A", "s", None, 0), "{b:?}");
+            assert!(!g.covers(&dev, &b, &Want::read("A", "s"), 0), "{b:?}");
         }
         // The same file under the same definition, registered by the same
         // user as a project, is the same vault.
         let project = VaultId::owned("/a", "dev", Some(1000));
-        assert!(g.covers(&project, &bound(), "A", "s", None, 0));
+        assert!(g.covers(&project, &bound(), &Want::read("A", "s"), 0));
     }
 
     /// A read window covers runs; a run window covers only runs of its own
@@ -339,11 +355,62 @@ mod tests {
             command: Some("c1".into()),
             ..grant("1", &dev, TtlScope::Secret, Some("A"), None, 10)
         });
-        assert!(g.covers(&dev, &bound(), "A", "s", Some("c1"), 0));
-        assert!(!g.covers(&dev, &bound(), "A", "s", Some("c2"), 0));
-        assert!(!g.covers(&dev, &bound(), "A", "s", None, 0), "a read");
+        assert!(g.covers(
+            &dev,
+            &bound(),
+            &Want {
+                run: Some("c1"),
+                ..Want::read("A", "s")
+            },
+            0
+        ));
+        assert!(!g.covers(
+            &dev,
+            &bound(),
+            &Want {
+                run: Some("c2"),
+                ..Want::read("A", "s")
+            },
+            0
+        ));
+        assert!(
+            !g.covers(&dev, &bound(), &Want::read("A", "s"), 0),
+            "a read"
+        );
         g.insert(grant("2", &dev, TtlScope::Secret, Some("B"), None, 10));
-        assert!(g.covers(&dev, &bound(), "B", "s", Some("c2"), 0));
-        assert!(g.covers(&dev, &bound(), "B", "s", None, 0));
+        assert!(g.covers(
+            &dev,
+            &bound(),
+            &Want {
+                run: Some("c2"),
+                ..Want::read("B", "s")
+            },
+            0
+        ));
+        assert!(g.covers(&dev, &bound(), &Want::read("B", "s"), 0));
+    }
+
+    /// A window for the whole vault does not cover a name under a policy
+    /// of its own; one for that name does.
+    #[test]
+    fn whole_vault_windows_do_not_cover_names_under_a_policy() {
+        let dev = VaultId::new("/a", "dev");
+        let mut g = Grants::default();
+        g.insert(grant("1", &dev, TtlScope::Vault, None, None, 10));
+        let strict = Want {
+            whole_vault: false,
+            ..Want::read("PROD_DB", "s")
+        };
+        assert!(g.covers(&dev, &bound(), &Want::read("PROD_DB", "s"), 0));
+        assert!(!g.covers(&dev, &bound(), &strict, 0));
+        g.insert(grant(
+            "2",
+            &dev,
+            TtlScope::Secret,
+            Some("PROD_DB"),
+            None,
+            10,
+        ));
+        assert!(g.covers(&dev, &bound(), &strict, 0));
     }
 }

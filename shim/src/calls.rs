@@ -73,10 +73,14 @@ pub async fn list(
             out.push_str("  (no secrets)\n");
         }
         for s in v.secrets {
-            if s.group.is_empty() {
+            let notes: Vec<&str> = [s.group.as_str(), s.policy.as_str()]
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .collect();
+            if notes.is_empty() {
                 out.push_str(&format!("  - {}\n", s.name));
             } else {
-                out.push_str(&format!("  - {} ({})\n", s.name, s.group));
+                out.push_str(&format!("  - {} ({})\n", s.name, notes.join("; ")));
             }
         }
     }

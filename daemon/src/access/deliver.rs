@@ -25,8 +25,10 @@ pub struct Delivery<'a> {
     /// Every name to deliver.
     pub names: &'a [String],
     /// The names a person approved just now; the others were covered by a
-    /// window and are recorded as `auto_approved` here.
+    /// window or a policy and are recorded as `auto_approved` here.
     pub approved_now: &'a [String],
+    /// The names an `autoApprove` policy releases.
+    pub by_policy: &'a [String],
     /// Read (values to the agent) or Run (values to the command).
     pub operation: Operation,
     pub command: Option<&'a CommandLine>,
@@ -47,18 +49,24 @@ pub async fn deliver(
         tracing::warn!(request = d.request_id, vault = %d.vault.name, "the vault's source changed since it was approved; nothing released");
         return Err(AccessError::SourceChanged(d.vault.name.to_string()));
     }
-    let covered: Vec<String> = d
+    let (by_policy, by_window): (Vec<String>, Vec<String>) = d
         .names
         .iter()
         .filter(|n| !d.approved_now.contains(n))
         .cloned()
-        .collect();
-    if !covered.is_empty() {
+        .partition(|n| d.by_policy.contains(n));
+    for (names, detail) in [
+        (by_window, ""),
+        (by_policy, "released by an autoApprove policy"),
+    ] {
+        if names.is_empty() {
+            continue;
+        }
         events::record(
             state,
             &Decision {
                 vault: d.vault,
-                names: &covered,
+                names: &names,
                 reason: d.reason,
                 action: Action::AutoApproved,
                 scope: d.scope.as_str(),
@@ -67,7 +75,7 @@ pub async fn deliver(
                 request_id: d.request_id,
                 requester: &d.session.requester,
                 device_id: "",
-                detail: "",
+                detail,
                 command: d.command,
                 approval_digest: "",
                 now_ms,

@@ -1,5 +1,6 @@
 //! `list_secrets`: every vault of the session's config, with its names
-//! (never values) or the error that vault gave.
+//! (never values) and how each may be used, or the error that vault gave.
+//! Names a policy hides are left out.
 
 use agent_vault_proto::pb;
 
@@ -27,9 +28,13 @@ pub async fn list(
             let (secrets, error) = match listed {
                 Ok(list) => (
                     list.iter()
-                        .map(|l| pb::SecretEntry {
-                            name: l.name.clone(),
-                            group: l.group.clone(),
+                        .filter_map(|l| {
+                            let rule = cfg.rule(&l.name);
+                            (!rule.hidden).then(|| pb::SecretEntry {
+                                name: l.name.clone(),
+                                group: l.group.clone(),
+                                policy: rule.words(),
+                            })
                         })
                         .collect(),
                     String::new(),

@@ -43,6 +43,14 @@ pub enum AccessError {
     Config(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    #[error(
+        "{} in vault \"{vault}\" {} use-only: {} never shown, only used by a command. Call run_with_secrets with the command that needs {}",
+        names.join(", "),
+        if names.len() == 1 { "is" } else { "are" },
+        if names.len() == 1 { "its value is" } else { "their values are" },
+        if names.len() == 1 { "it" } else { "them" }
+    )]
+    UseOnly { vault: String, names: Vec<String> },
     #[error("no pending request {0} for this session")]
     UnknownRequest(String),
     #[error("the write was approved but failed: {0}")]

@@ -13,7 +13,8 @@ use super::session::project_of;
 use crate::broker::{PendingApproval, State};
 use crate::clock;
 use crate::command_line::CommandLine;
-use crate::grants::Grants;
+use crate::config::VaultConfig;
+use crate::grants::Want;
 use crate::providers::Provider;
 use crate::session::Session;
 use crate::state::{AppState, Project};
@@ -36,11 +37,14 @@ fn pending_reply(state: &AppState, req: &PendingApproval, wait_seconds: u32) -> 
     }
 }
 
-/// The provider of an approved request's vault, if the vault is still
-/// defined as it was when the approval was asked for.
-fn approved_provider<'a>(project: &'a Project, req: &PendingApproval) -> Option<&'a Provider> {
+/// The vault of an approved request, if it is still defined as it was
+/// when the approval was asked for.
+fn approved_vault<'a>(
+    project: &'a Project,
+    req: &PendingApproval,
+) -> Option<(&'a VaultConfig, &'a Provider)> {
     let (cfg, provider, _) = project.vault(&req.vault.name)?;
-    (*cfg.fingerprint() == *req.binding.definition).then_some(provider)
+    (*cfg.fingerprint() == *req.binding.definition).then_some((cfg, provider))
 }
 
 fn redefined(what: &str) -> String {
@@ -49,12 +53,25 @@ fn redefined(what: &str) -> String {
     )
 }
 
+/// The names of `req` that an `autoApprove` policy releases.
+fn by_policy(req: &PendingApproval, cfg: &VaultConfig) -> Vec<String> {
+    req.all_names
+        .iter()
+        .filter(|n| {
+            let r = cfg.rule(n);
+            r.auto_approve && !r.hidden
+        })
+        .cloned()
+        .collect()
+}
+
 /// An approved read's delivery; `approved_now`: the names this approval
-/// covers (none when only windows cover it now).
+/// covers (none when only windows and policies cover it now).
 fn delivery<'a>(
     req: &'a PendingApproval,
     provider: &'a Provider,
     approved_now: &'a [String],
+    by_policy: &'a [String],
 ) -> Delivery<'a> {
     Delivery {
         vault: &req.vault,
@@ -63,6 +80,7 @@ fn delivery<'a>(
         session: &req.session,
         names: &req.all_names,
         approved_now,
+        by_policy,
         operation: req.operation,
         command: req.command.as_ref(),
         reason: &req.reason,
@@ -71,18 +89,20 @@ fn delivery<'a>(
     }
 }
 
-/// Whether windows cover every name of `req` now.
-fn covered_by_windows(grants: &Grants, req: &PendingApproval, now_ms: i64) -> bool {
+/// Whether windows (or policies) cover every name of `req` now.
+fn covered_now(state: &AppState, req: &PendingApproval, cfg: &VaultConfig, now_ms: i64) -> bool {
     let run = req.command.as_ref().map(CommandLine::digest);
+    let grants = state.grants();
     req.all_names.iter().all(|n| {
-        grants.covers(
-            &req.vault,
-            &req.binding,
-            n,
-            &req.session.id,
-            run.as_deref(),
-            now_ms,
-        )
+        let rule = cfg.rule(n);
+        let want = Want {
+            name: n,
+            session: &req.session.id,
+            run: run.as_deref(),
+            whole_vault: !rule.by_policy,
+        };
+        (rule.auto_approve && !rule.hidden)
+            || grants.covers(&req.vault, &req.binding, &want, now_ms)
     })
 }
 
@@ -107,13 +127,10 @@ pub(super) async fn reply_for(
         State::Pending | State::Recording { .. } => Ok(pending_reply(state, req, wait_seconds)),
         State::Approved { .. } if req.operation.releases_values() => {
             let project = project_of(state, &req.session)?;
-            let Some(provider) = approved_provider(&project, req) else {
+            let Some((cfg, provider)) = approved_vault(&project, req) else {
                 return settled(pb::Outcome::Expired, redefined(&what));
             };
-            let covered = {
-                let grants = state.grants();
-                covered_by_windows(&grants, req, now_ms)
-            };
+            let covered = covered_now(state, req, cfg, now_ms);
             if !req.mark_delivered() && !covered {
                 return settled(
                     pb::Outcome::Expired,
@@ -123,20 +140,18 @@ pub(super) async fn reply_for(
                 );
             }
             state.broker.reported(req);
-            deliver(state, &delivery(req, provider, &req.names), now_ms).await
+            let auto = by_policy(req, cfg);
+            deliver(state, &delivery(req, provider, &req.names, &auto), now_ms).await
         }
         State::Approved { .. } => Ok(pending_reply(state, req, wait_seconds)),
         State::Delivered => {
-            let grants_cover = {
-                let grants = state.grants();
-                covered_by_windows(&grants, req, now_ms)
-            };
-            if grants_cover {
-                let project = project_of(state, &req.session)?;
-                if let Some(provider) = approved_provider(&project, req) {
-                    state.broker.reported(req);
-                    return deliver(state, &delivery(req, provider, &[]), now_ms).await;
-                }
+            let project = project_of(state, &req.session)?;
+            if let Some((cfg, provider)) = approved_vault(&project, req)
+                && covered_now(state, req, cfg, now_ms)
+            {
+                state.broker.reported(req);
+                let auto = by_policy(req, cfg);
+                return deliver(state, &delivery(req, provider, &[], &auto), now_ms).await;
             }
             settled(
                 pb::Outcome::Expired,

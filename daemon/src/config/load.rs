@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::schema::{ProjectFloor, RawAnchor, RawConfig, RawEvents, RawVault};
 use super::{
-    AnchorConfig, OPT_IN_EVENTS, ProjectConfig, SigningSecret, VaultConfig, WebhookConfig,
+    AnchorConfig, OPT_IN_EVENTS, Policies, ProjectConfig, SigningSecret, VaultConfig, WebhookConfig,
 };
 use crate::audit::Action;
 use crate::providers::{COMMON_FIELDS, Limits, Settings};
@@ -337,6 +337,8 @@ fn vault_config(
     {
         return Err(invalid(file, at("writable"), why));
     }
+    let policies = Policies::parse(v.policies)
+        .map_err(|(field, message)| invalid(file, at(&field), message))?;
     Ok(VaultConfig {
         name: name.to_string(),
         settings,
@@ -347,6 +349,7 @@ fn vault_config(
         approvers: v.approval.approvers,
         factor: v.approval.require,
         allow_terminal: v.approval.allow_terminal,
+        policies,
     })
 }
 
@@ -472,6 +475,10 @@ pub fn restrict_project(
         v.factor = v.factor.stronger(floor.require);
         v.ttl_minutes = v.ttl_minutes.min(floor.max_ttl);
         v.allow_terminal = v.allow_terminal && floor.allow_terminal;
+        let defaults = v.defaults();
+        v.policies.restrict(defaults).map_err(|(field, message)| {
+            invalid(&config.path, format!("vaults.{}.{field}", v.name), message)
+        })?;
     }
     Ok(())
 }
@@ -638,6 +645,18 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+        let e =
+            err_of(r#"{"vaults":{"q":{"type":"env","policies":[{"match":"A*","maxTtl":-5}]}}}"#);
+        assert!(
+            e.contains("vaults.q.policies[0].maxTtl: expected a number of minutes"),
+            "{e}"
+        );
+        let e =
+            err_of(r#"{"vaults":{"q":{"type":"env","policies":[{"match":"A*","reveel":false}]}}}"#);
+        assert!(
+            e.contains("vaults.q.policies[0].reveel: unknown field `reveel`"),
+            "{e}"
+        );
         let e = err_of(r#"{"vaults":{},"run":{"maxOutputBytes":10}}"#);
         assert!(
             e.contains("run.maxOutputBytes: expected a number of bytes"),

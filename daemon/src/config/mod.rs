@@ -4,6 +4,7 @@
 //! - `load`: the search order, `env:` references and path resolution.
 
 mod load;
+pub mod policies;
 mod schema;
 
 pub use load::{
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 
 use crate::providers::{Limits, Settings};
 use crate::secret::SecretString;
+pub use policies::{Policies, Rule, VaultDefaults};
 
 /// One loaded config file: a project, or the daemon's own config.
 #[derive(Debug, Clone)]
@@ -73,16 +75,32 @@ pub struct VaultConfig {
     pub factor: ApprovalFactor,
     /// `agent-vault approve` is allowed even when admins are agents.
     pub allow_terminal: bool,
+    /// How each name may be used (`reveal`, `autoApprove`, `hidden`, ...).
+    pub policies: Policies,
 }
 
 impl VaultConfig {
+    /// The vault's own approval settings, which its policies refine.
+    pub fn defaults(&self) -> VaultDefaults {
+        VaultDefaults {
+            ttl_minutes: self.ttl_minutes,
+            approvers: self.approvers,
+            factor: self.factor,
+        }
+    }
+
+    /// How `name` may be used.
+    pub fn rule(&self, name: &str) -> Rule {
+        self.policies.rule(name, self.defaults())
+    }
+
     /// A digest of everything that defines this vault. An approval window
     /// is bound to it, so a window ends when its vault is defined anew
     /// (another file, type, window or approval rule).
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
         let text = format!(
-            "{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}",
+            "{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}\0{}\0{:?}",
             self.name,
             self.settings.kind(),
             self.settings.definition(),
@@ -91,7 +109,8 @@ impl VaultConfig {
             self.writable,
             self.approvers,
             self.factor.as_str(),
-            self.allow_terminal
+            self.allow_terminal,
+            self.policies
         );
         Sha256::digest(text.as_bytes())
             .iter()

@@ -38,6 +38,8 @@ pub(super) struct RawVault {
     pub approval: VaultApproval,
     pub timeout_seconds: Option<f64>,
     pub list_cache_seconds: Option<f64>,
+    #[serde(default)]
+    pub policies: Vec<super::policies::RawPolicy>,
 }
 
 /// A vault's `approval`: how strong an approval must be.

@@ -175,7 +175,11 @@ fn open_windows(state: &AppState, req: &PendingApproval, expires_at_ms: i64) {
         expires_at_ms,
     };
     let new: Vec<Grant> = match req.scope {
-        TtlScope::Vault => vec![grant(None, None)],
+        // A name under a policy of its own was approved under its own
+        // rule, which may be weaker than the vault's: its window covers it
+        // alone.
+        TtlScope::Vault if req.whole_vault_window => vec![grant(None, None)],
+        TtlScope::Vault => req.names.iter().map(|n| grant(Some(n), None)).collect(),
         TtlScope::Secret => req.names.iter().map(|n| grant(Some(n), None)).collect(),
         TtlScope::Session => req
             .names

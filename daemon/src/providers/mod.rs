@@ -69,6 +69,7 @@ pub const COMMON_FIELDS: &[&str] = &[
     "approval",
     "timeoutSeconds",
     "listCacheSeconds",
+    "policies",
 ];
 
 /// A vault's type-specific settings, as parsed from its config.

@@ -53,7 +53,9 @@ pub fn status_of(e: AccessError) -> Status {
         AccessError::UnknownSession => Status::unauthenticated(msg),
         AccessError::NotYourSession => Status::permission_denied(msg),
         AccessError::UnknownVault { .. } | AccessError::UnknownRequest(_) => Status::not_found(msg),
-        AccessError::NotWritable(_) => Status::failed_precondition(msg),
+        AccessError::NotWritable(_) | AccessError::UseOnly { .. } => {
+            Status::failed_precondition(msg)
+        }
         AccessError::Invalid(_) | AccessError::Config(_) => Status::invalid_argument(msg),
         AccessError::WriteFailed(_) => Status::internal(msg),
         AccessError::TooMany(_) => Status::resource_exhausted(msg),
