@@ -1,12 +1,16 @@
 //! agent-vault: the admin command line for agent-vaultd.
 
 mod anchors;
+mod asking;
 mod commands;
+mod env_template;
 mod output;
 
 use agent_vault_proto::client::{self, Connection};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use commands::audit::Tampered;
 use output::Out;
@@ -66,6 +70,43 @@ enum Command {
         #[arg(long)]
         window: Option<f64>,
     },
+    /// Run a command with secrets in its environment, after approval of
+    /// that exact command (as an agent's run_with_secrets): output masked,
+    /// stdin passed through, signals forwarded, its exit code returned.
+    #[command(after_help = "Examples:
+  agent-vault run --vault dev --secret DATABASE_URL -- npm run migrate
+  agent-vault run --vault prod --secret 'stripe#key=STRIPE_KEY' -- ./deploy.sh
+  agent-vault run --env-file .env.tpl -- npm start   (values such as vault://dev/DATABASE_URL)")]
+    Run {
+        /// The vault of the --secret names.
+        #[arg(long)]
+        vault: Option<String>,
+        /// A secret to put in the environment: NAME, or NAME=ENVVAR.
+        #[arg(long = "secret", value_name = "NAME[=ENVVAR]")]
+        secrets: Vec<String>,
+        /// A template of KEY=value lines where vault://VAULT/NAME values
+        /// are secrets (one approval per vault).
+        #[arg(long, value_name = "FILE")]
+        env_file: Option<PathBuf>,
+        /// Why, shown to the approver.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print the command's output as it is, values included.
+        #[arg(long)]
+        no_masking: bool,
+        /// The command and its arguments, after --.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Print one secret's value after approval, for scripts (exit code 1
+    /// on denial or expiry).
+    Get {
+        /// VAULT/NAME, such as dev/DATABASE_URL.
+        target: String,
+        /// Why, shown to the approver.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Paired approver devices, or `devices revoke ID` to unpair one.
     Devices {
         #[command(subcommand)]
@@ -94,9 +135,36 @@ enum AuditAction {
     },
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let socket = agent_vault_proto::paths::socket_path()?;
-    let Connection { mut admin, .. } = client::connect(&socket, "cli").await?;
+    let Connection {
+        mut admin, agent, ..
+    } = client::connect(&socket, "cli").await?;
+    match cli.command {
+        Command::Run {
+            vault,
+            secrets,
+            env_file,
+            reason,
+            no_masking,
+            command,
+        } => {
+            let o = commands::run::Options {
+                vault,
+                secrets,
+                env_file,
+                reason,
+                no_masking,
+                command,
+            };
+            return commands::run::run(agent, o).await;
+        }
+        Command::Get { target, reason } => {
+            commands::get::run(agent, &target, reason).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let admin = &mut admin;
     let out = Out { json: cli.json };
     match cli.command {
@@ -126,14 +194,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => commands::devices::revoke(admin, out, id).await,
         Command::Pair { totp: true } => commands::pair::totp(admin, out).await,
         Command::Pair { totp: false } => commands::pair::device(admin, out).await,
+        Command::Run { .. } | Command::Get { .. } => Ok(()),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli).await.context("agent-vault") {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) if e.root_cause().downcast_ref::<Tampered>().is_some() => {
             std::process::ExitCode::FAILURE
         }

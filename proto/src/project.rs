@@ -3,6 +3,7 @@
 //! The search order is the prototype's: `AGENT_VAULT_CONFIG`, then
 //! `./agent-vault.config.json`, then `~/.agent-vault.config.json`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::paths::EnvFn;
@@ -103,6 +104,57 @@ pub fn referenced_env_names(text: &str) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// The project config a client (the shim, `agent-vault run`) registers,
+/// read with the caller's own rights (the daemon never opens it): found
+/// from `cwd`, its path made absolute with every link resolved, its text,
+/// and the values of the env: names it references, from the caller's
+/// environment.
+pub struct Registration {
+    pub path: String,
+    pub text: String,
+    pub env: HashMap<String, String>,
+}
+
+pub fn registration(cwd: &Path) -> Result<Registration, String> {
+    let env_of = |text: &str| {
+        referenced_env_names(text)
+            .into_iter()
+            .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
+            .collect()
+    };
+    let process_env = &crate::paths::process_env;
+    let Some(found) = find_config(process_env, cwd) else {
+        // The prototype's set-up by environment variables, if any.
+        return match config_from_env(process_env, cwd) {
+            None => Ok(Registration {
+                path: String::new(),
+                text: String::new(),
+                env: HashMap::new(),
+            }),
+            Some(Err(why)) => Err(why),
+            Some(Ok((path, text))) => Ok(Registration {
+                path: path.display().to_string(),
+                env: env_of(&text),
+                text,
+            }),
+        };
+    };
+    let cannot = |e: std::io::Error| {
+        format!(
+            "cannot read the project config {}: {e}. Make it readable by this user, or point AGENT_VAULT_CONFIG at another file.",
+            found.display()
+        )
+    };
+    let path = std::fs::canonicalize(&found).map_err(cannot)?;
+    let text = std::fs::read_to_string(&path).map_err(cannot)?;
+    let env = env_of(&text);
+    Ok(Registration {
+        path: path.display().to_string(),
+        text,
+        env,
+    })
 }
 
 #[cfg(test)]

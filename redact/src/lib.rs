@@ -3,9 +3,10 @@
 //! `[REDACTED:NAME]`, whatever the read boundaries.
 //!
 //! A [`Redactor`] is built once from the values; each output stream gets
-//! its own [`Stream`], which holds back at most the longest form's length
-//! less one byte between reads, so a value split across reads is still
-//! found. Matching is leftmost-longest: where one value contains another,
+//! its own [`Stream`], which holds back between reads only the end of what
+//! it read that could be the start of a form (at most the longest form's
+//! length less one byte), so a value split across reads is still found
+//! and other output (a prompt, a progress line) is never delayed. Matching is leftmost-longest: where one value contains another,
 //! the longer one is replaced whole.
 
 mod forms;
@@ -28,6 +29,12 @@ pub struct Redactor {
     markers: Vec<Vec<u8>>,
     /// The longest pattern's length.
     longest: usize,
+    /// The patterns, sorted, to tell whether some text begins one.
+    sorted: Vec<zeroize::Zeroizing<Vec<u8>>>,
+    /// Bytes that begin a pattern, and pairs of bytes that do (a bitmap of
+    /// 65,536 bits): most text is ruled out without a search.
+    first: [bool; 256],
+    pairs: Vec<u64>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -83,16 +90,30 @@ impl Redactor {
             }
         }
         let longest = patterns.iter().map(|p| p.len()).max().unwrap_or(0);
+        let mut first = [false; 256];
+        let mut pairs = vec![0u64; 65536 / 64];
+        for p in &patterns {
+            first[usize::from(p[0])] = true;
+            if let [a, b, ..] = p[..] {
+                let i = usize::from(a) << 8 | usize::from(b);
+                pairs[i / 64] |= 1 << (i % 64);
+            }
+        }
         let matcher = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .kind(Some(AhoCorasickKind::DFA))
             .build(patterns.iter().map(|p| p.as_slice()))
             .map_err(|e| BuildError(e.to_string()))?;
+        let mut sorted = patterns;
+        sorted.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
         Ok(Self {
             matcher,
             owner,
             markers,
             longest,
+            sorted,
+            first,
+            pairs,
         })
     }
 
@@ -110,17 +131,36 @@ impl Redactor {
         out
     }
 
+    /// Whether some pattern begins with `text` (or is it).
+    fn begins_a_pattern(&self, text: &[u8]) -> bool {
+        match *text {
+            [] => false,
+            [a] => self.first[usize::from(a)],
+            [a, b, ..] => {
+                let i = usize::from(a) << 8 | usize::from(b);
+                self.pairs[i / 64] & (1 << (i % 64)) != 0 && {
+                    let at = self.sorted.partition_point(|p| p.as_slice() < text);
+                    self.sorted.get(at).is_some_and(|p| p.starts_with(text))
+                }
+            }
+        }
+    }
+
     /// Copies `buf` to `out` with every match replaced, stopping before any
     /// match that could still grow with more input (unless `last`).
     /// Returns how many bytes of `buf` were consumed.
     fn process(&self, buf: &[u8], last: bool, out: &mut Vec<u8>) -> usize {
-        // A match that starts before `safe` lies wholly inside `buf`, so
-        // no later input can change it; text before `safe` that no match
-        // covers can be released.
+        // `safe`: the first position from which the rest of `buf` begins
+        // some pattern. No match that starts before it can grow with more
+        // input (it would have to begin at or after it), so text before it
+        // that no match covers can be released.
         let safe = if last {
             buf.len()
         } else {
-            buf.len().saturating_sub(self.longest.saturating_sub(1))
+            let from = buf.len().saturating_sub(self.longest.saturating_sub(1));
+            (from..buf.len())
+                .find(|&p| self.begins_a_pattern(&buf[p..]))
+                .unwrap_or(buf.len())
         };
         let mut at = 0;
         for m in self.matcher.find_iter(buf) {

@@ -3,7 +3,6 @@
 //! project config this shim found, kept alive by a watch stream, and
 //! opened again when the daemon restarted.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use agent_vault_proto::client::{ConnectError, Connection};
@@ -27,57 +26,6 @@ struct Open {
 pub struct DaemonLink {
     socket: PathBuf,
     open: Mutex<Option<Open>>,
-}
-
-/// The project config the shim registers, read here with the agent's own
-/// rights (the daemon never opens it): found from the shim's directory,
-/// its path made absolute with every link resolved, its text, and the
-/// values of the env: names it references, from the shim's env.
-struct Registration {
-    path: String,
-    text: String,
-    env: HashMap<String, String>,
-}
-
-fn project_registration() -> Result<Registration, String> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let env_of = |text: &str| {
-        agent_vault_proto::project::referenced_env_names(text)
-            .into_iter()
-            .filter_map(|name| std::env::var(&name).ok().map(|v| (name, v)))
-            .collect()
-    };
-    let process_env = &agent_vault_proto::paths::process_env;
-    let Some(found) = agent_vault_proto::project::find_config(process_env, &cwd) else {
-        // The prototype's set-up by environment variables, if any.
-        return match agent_vault_proto::project::config_from_env(process_env, &cwd) {
-            None => Ok(Registration {
-                path: String::new(),
-                text: String::new(),
-                env: HashMap::new(),
-            }),
-            Some(Err(why)) => Err(why),
-            Some(Ok((path, text))) => Ok(Registration {
-                path: path.display().to_string(),
-                env: env_of(&text),
-                text,
-            }),
-        };
-    };
-    let cannot = |e: std::io::Error| {
-        format!(
-            "agent-vault-mcp cannot read the project config {}: {e}. Make it readable by this user, or point AGENT_VAULT_CONFIG at another file.",
-            found.display()
-        )
-    };
-    let path = std::fs::canonicalize(&found).map_err(cannot)?;
-    let text = std::fs::read_to_string(&path).map_err(cannot)?;
-    let env = env_of(&text);
-    Ok(Registration {
-        path: path.display().to_string(),
-        text,
-        env,
-    })
 }
 
 impl DaemonLink {
@@ -107,7 +55,9 @@ impl DaemonLink {
                     other => Failure::Tool(text_error(unreachable_msg(&other))),
                 })?;
         let client: Option<Implementation> = ctx.client_info();
-        let registration = project_registration().map_err(|e| Failure::Tool(text_error(e)))?;
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let registration = agent_vault_proto::project::registration(&cwd)
+            .map_err(|e| Failure::Tool(text_error(e)))?;
         let reply = agent
             .open_session(pb::OpenSessionRequest {
                 mcp_client_name: client.as_ref().map(|c| c.name.clone()).unwrap_or_default(),

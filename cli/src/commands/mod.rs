@@ -4,9 +4,11 @@
 pub mod approve;
 pub mod audit;
 pub mod devices;
+pub mod get;
 pub mod grants;
 pub mod pair;
 pub mod pending;
+pub mod run;
 pub mod status;
 
 /// The admin service of agent-vaultd, over its socket.

@@ -18,27 +18,7 @@
 //! the vault's `approval` for these names. A project config (which an
 //! agent may have written) may only tighten: [`Policies::restrict`].
 
-use serde::Deserialize;
-
-use super::ApprovalFactor;
-
-/// A policy as written.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RawPolicy {
-    #[serde(rename = "match", default = "every_name")]
-    pub pattern: String,
-    pub reveal: Option<bool>,
-    pub auto_approve: Option<bool>,
-    pub hidden: Option<bool>,
-    pub max_ttl: Option<f64>,
-    pub approvers: Option<u32>,
-    pub require: Option<ApprovalFactor>,
-}
-
-fn every_name() -> String {
-    "*".into()
-}
+use super::schema::{ApprovalFactor, RawPolicy};
 
 /// A vault's policies, in order.
 #[derive(Debug, Clone, Default, PartialEq)]

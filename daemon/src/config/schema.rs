@@ -39,7 +39,25 @@ pub(super) struct RawVault {
     pub timeout_seconds: Option<f64>,
     pub list_cache_seconds: Option<f64>,
     #[serde(default)]
-    pub policies: Vec<super::policies::RawPolicy>,
+    pub policies: Vec<RawPolicy>,
+}
+
+/// One of a vault's `policies`, as written (see `config::policies`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawPolicy {
+    #[serde(rename = "match", default = "every_name")]
+    pub pattern: String,
+    pub reveal: Option<bool>,
+    pub auto_approve: Option<bool>,
+    pub hidden: Option<bool>,
+    pub max_ttl: Option<f64>,
+    pub approvers: Option<u32>,
+    pub require: Option<ApprovalFactor>,
+}
+
+fn every_name() -> String {
+    "*".into()
 }
 
 /// A vault's `approval`: how strong an approval must be.
