@@ -3,11 +3,16 @@
 //! over running the same command directly.
 //!
 //! Run: `cargo build --release --workspace --bins && cargo bench -p agent-vault-e2e --bench run`
-//! (`BENCH_QUICK=1` shrinks every count).
+//! (`BENCH_QUICK=1` shrinks every count). The overhead is measured through
+//! the official Python MCP SDK (`AGENT_VAULT_TEST_PYTHON`, a python with
+//! `mcp`; tests/py/run_bench_client.py); without one it is skipped.
 
 use std::time::{Duration, Instant};
 
+use agent_vault_e2e::*;
 use agent_vault_redact::Redactor;
+use anyhow::{Context, Result};
+use serde_json::json;
 
 fn quick() -> bool {
     std::env::var("BENCH_QUICK").is_ok()
@@ -95,6 +100,73 @@ fn redaction_throughput() {
     }
 }
 
-fn main() {
+/// A command that writes 1 MiB of build-log-like output, the value once.
+const ONE_MIB: &str =
+    "yes 'compiling module 1234 of 5678: ok (12.3 ms)' | head -c 1048000; echo \"key=$API_KEY\"";
+
+/// `run_with_secrets` against running the same command directly, each
+/// timed in the Python client, with the agent's default output cap and
+/// with a cap that returns all 1 MiB.
+async fn run_overhead() -> Result<()> {
+    let Some(python) = std::env::var_os("AGENT_VAULT_TEST_PYTHON") else {
+        println!(
+            "run_with_secrets overhead: skipped (set AGENT_VAULT_TEST_PYTHON to a python with `mcp`)"
+        );
+        return Ok(());
+    };
+    let calls = if quick() { 5 } else { 30 };
+    for (cap, what) in [
+        (65536, "default cap, 64 KiB per stream"),
+        (2 << 20, "all of it returned"),
+    ] {
+        let config = config_with_open_vault().replace(
+            "\"port\": 0,",
+            &format!("\"port\": 0, \"run\": {{\"maxOutputBytes\": {cap}}},"),
+        );
+        let home = Home::with_config(&config)?;
+        let daemon = home.start_daemon()?;
+        let approver = Approver::pair(&home, &daemon.base_url).await?;
+        open_the_open_vault(&home, &approver).await?;
+        let script =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("py/run_bench_client.py");
+        let args =
+            json!({"vault": "open", "secrets": ["API_KEY"], "command": ["sh", "-c", ONE_MIB]});
+        let out = home
+            .command(std::path::Path::new(&python))
+            .arg(&script)
+            .arg(bin("agent-vault-mcp"))
+            .arg(calls.to_string())
+            .arg(args.to_string())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the Python client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let times = |k: &str| -> Result<Vec<Duration>> {
+            Ok(v[k]
+                .as_array()
+                .context("no times")?
+                .iter()
+                .filter_map(|n| n.as_u64().map(Duration::from_nanos))
+                .collect())
+        };
+        let (tool, direct) = (median(times("tool_ns")?), median(times("direct_ns")?));
+        println!(
+            "run_with_secrets, 1 MiB of output ({what}): {:.1} ms through the shim vs {:.1} ms directly: overhead {:.1} ms (medians of {calls}, alternating; {} chars returned, {} bytes direct)",
+            tool.as_secs_f64() * 1e3,
+            direct.as_secs_f64() * 1e3,
+            (tool.as_secs_f64() - direct.as_secs_f64()) * 1e3,
+            v["tool_chars"],
+            v["direct_bytes"],
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
     redaction_throughput();
+    run_overhead().await
 }
