@@ -219,17 +219,28 @@ async fn a_time_out_and_a_cancellation_stop_the_grandchildren_too() -> Result<()
     );
     let started = std::time::Instant::now();
     let r = agent
-        .call(
+        .call_with_progress(
             "run_with_secrets",
-            json!({"vault": "open", "secrets": ["API_KEY"], "command": ["sh", "-c", script], "timeoutSeconds": 1}),
+            json!({"vault": "open", "secrets": ["API_KEY"], "command": ["sh", "-c", script], "timeoutSeconds": 5.5}),
         )
         .await?;
     assert!(
-        r.is_error && r.text().starts_with("timed out after 1 s"),
+        r.is_error && r.text().starts_with("timed out after 5.5 s"),
         "{r:?}"
     );
     assert!(r.text().contains("--- stdout ---\nstarted\n"), "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(15));
+    // Past five seconds, progress told the client the command still ran.
+    let progress = agent
+        .client
+        .progress
+        .lock()
+        .map(|p| p.clone())
+        .unwrap_or_default();
+    assert!(
+        progress.iter().any(|m| m.starts_with("Running sh (5 s)")),
+        "{progress:?}"
+    );
     let pid = grandchild(&pid_file).await?;
     assert!(!alive(pid), "the grandchild outlived the time-out");
 

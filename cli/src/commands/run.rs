@@ -173,9 +173,13 @@ pub async fn run(agent: AgentClient<Channel>, o: Options) -> anyhow::Result<Exit
     }
 
     let status = forward_signals_until_exit(&mut child).await?;
-    for p in pumps {
-        let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
-    }
+    // What the command wrote before it ended; a process it left running
+    // may keep the pipes open, so this waits at most two seconds.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        futures_util::future::join_all(pumps),
+    )
+    .await;
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c,
