@@ -12,17 +12,18 @@
 mod forms;
 #[doc(hidden)]
 pub mod property;
+mod search;
 mod stream;
 
 pub use forms::{MIN_ENCODED_LEN, forms};
 pub use stream::Stream;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use search::Finder;
 
 /// The matcher for a set of secrets. Its `Debug` output names the secrets,
 /// never their values.
 pub struct Redactor {
-    matcher: AhoCorasick,
+    finder: Finder,
     /// For each pattern, the index of its secret's marker.
     owner: Vec<usize>,
     /// `[REDACTED:NAME]`, by secret.
@@ -99,15 +100,12 @@ impl Redactor {
                 pairs[i / 64] |= 1 << (i % 64);
             }
         }
-        let matcher = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(patterns.iter().map(|p| p.as_slice()))
-            .map_err(|e| BuildError(e.to_string()))?;
+        let slices: Vec<&[u8]> = patterns.iter().map(|p| p.as_slice()).collect();
+        let finder = Finder::new(&slices).map_err(|e| BuildError(e.to_string()))?;
         let mut sorted = patterns;
         sorted.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
         Ok(Self {
-            matcher,
+            finder,
             owner,
             markers,
             longest,
@@ -163,14 +161,15 @@ impl Redactor {
                 .unwrap_or(buf.len())
         };
         let mut at = 0;
-        for m in self.matcher.find_iter(buf) {
+        self.finder.each_match(buf, |m| {
             if m.start() >= safe {
-                break;
+                return false;
             }
             out.extend_from_slice(&buf[at..m.start()]);
             out.extend_from_slice(&self.markers[self.owner[m.pattern().as_usize()]]);
             at = m.end();
-        }
+            true
+        });
         if at < safe {
             out.extend_from_slice(&buf[at..safe]);
             at = safe;

@@ -6,8 +6,11 @@ Usage: run_bench_client.py <server> <calls> <args-json>
 Times <calls> calls of run_with_secrets with <args-json> (after 3 warm-up
 calls), alternating with as many runs of the same command directly (an
 asyncio subprocess with the same environment, its output read whole), so
-that both see the same machine. Prints one JSON line
-{"tool_ns": [...], "direct_ns": [...], "tool_chars": N, "direct_bytes": N}.
+that both see the same machine; then as many calls of a server that
+answers at once with a text of the same size (sized_result_server.py):
+what this client alone takes to receive such a result. Prints one JSON
+line {"tool_ns": [...], "direct_ns": [...], "floor_ns": [...],
+"tool_chars": N, "direct_bytes": N}.
 Values are never printed.
 """
 
@@ -52,7 +55,20 @@ async def main(server, calls, args):
                 t = time.perf_counter_ns()
                 size = await direct(args["command"], direct_env)
                 plain.append(time.perf_counter_ns() - t)
-    print(json.dumps({"tool_ns": tool, "direct_ns": plain, "tool_chars": chars, "direct_bytes": size}))
+    floor = []
+    here = os.path.dirname(os.path.abspath(__file__))
+    sized = StdioServerParameters(
+        command=sys.executable, args=[os.path.join(here, "sized_result_server.py"), str(chars)]
+    )
+    async with stdio_client(sized) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            for i in range(calls + 3):
+                t = time.perf_counter_ns()
+                await session.call_tool("sized", {})
+                if i >= 3:
+                    floor.append(time.perf_counter_ns() - t)
+    print(json.dumps({"tool_ns": tool, "direct_ns": plain, "floor_ns": floor, "tool_chars": chars, "direct_bytes": size}))
 
 
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])))
