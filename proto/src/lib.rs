@@ -7,8 +7,10 @@
 
 pub mod anchor;
 pub mod client;
+pub mod jsonc;
 pub mod paths;
 pub mod project;
+pub mod words;
 
 /// A QR code of `text` drawn with Unicode half blocks, for a terminal.
 #[cfg(feature = "qr")]

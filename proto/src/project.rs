@@ -99,7 +99,7 @@ pub fn referenced_env_names(text: &str) -> Vec<String> {
         }
     }
     let mut out = Vec::new();
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+    if let Ok(v) = crate::jsonc::parse(text) {
         walk(&v, &mut out);
     }
     out.sort();

@@ -69,8 +69,11 @@ pub async fn list(
         out.push('\n');
         if !v.error.is_empty() {
             out.push_str(&format!("  unavailable: {}\n", v.error));
-        } else if v.secrets.is_empty() {
+        } else if v.secrets.is_empty() && v.notice.is_empty() {
             out.push_str("  (no secrets)\n");
+        }
+        if !v.notice.is_empty() {
+            out.push_str(&format!("  note for the user: {}\n", v.notice));
         }
         for s in v.secrets {
             let notes: Vec<&str> = [s.group.as_str(), s.policy.as_str()]

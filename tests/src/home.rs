@@ -87,6 +87,10 @@ impl Home {
         std::fs::write(project.join("agent-vault.config.json"), config)?;
         std::fs::write(project.join(".env.secrets"), TEST_SECRETS)?;
         std::fs::write(project.join(".env.rw"), "# writable\nKEEP=me\n")?;
+        // As `agent-vault init` and `set` make them: the owner's alone.
+        for f in [".env.secrets", ".env.rw"] {
+            std::fs::set_permissions(project.join(f), std::fs::Permissions::from_mode(0o600))?;
+        }
         Ok(Self {
             dir,
             state,

@@ -47,6 +47,7 @@ pub async fn list(
                 writable: cfg.writable,
                 secrets,
                 error,
+                notice: project.providers[name].notice().unwrap_or_default(),
             }
         })
         .collect();

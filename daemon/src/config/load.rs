@@ -18,11 +18,10 @@ pub use crate::providers::EnvLookup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: cannot read the config: {source}")]
+    #[error("{file}: cannot read the config: {}", agent_vault_proto::words::io_error(.cause))]
     Read {
         file: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{file}: {path}: {message}")]
     Invalid {
@@ -32,11 +31,21 @@ pub enum ConfigError {
     },
 }
 
+/// An error at `path` in `file`; serde's wording is made plain
+/// (`words::plain_words`: no Rust type names, the closest known setting).
 fn invalid(file: &Path, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         file: file.to_path_buf(),
         path: path.into(),
-        message: message.into(),
+        message: agent_vault_proto::words::plain_words(&message.into()),
+    }
+}
+
+/// serde_path_to_error's path as the file's reader sees it.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." | "?" | "" => "(top level)".into(),
+        p => p.to_string(),
     }
 }
 
@@ -65,13 +74,13 @@ fn valid_vault_name(name: &str) -> bool {
 
 /// Loads and validates one config file. `path` should already be absolute.
 pub fn load_config(path: &Path, env: EnvLookup<'_>) -> Result<ProjectConfig, ConfigError> {
-    let file = std::fs::canonicalize(path).map_err(|source| ConfigError::Read {
+    let file = std::fs::canonicalize(path).map_err(|cause| ConfigError::Read {
         file: path.to_path_buf(),
-        source,
+        cause,
     })?;
-    let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(&file).map_err(|cause| ConfigError::Read {
         file: file.clone(),
-        source,
+        cause,
     })?;
     parse_config(&file, &text, env)
 }
@@ -82,16 +91,10 @@ pub fn parse_config(
     text: &str,
     env: EnvLookup<'_>,
 ) -> Result<ProjectConfig, ConfigError> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." {
-            "(top level)".into()
-        } else {
-            path
-        };
-        invalid(file, path, e.inner().to_string())
-    })?;
+    let value =
+        agent_vault_proto::jsonc::parse(text).map_err(|why| invalid(file, "(top level)", why))?;
+    let raw: RawConfig = serde_path_to_error::deserialize(value)
+        .map_err(|e| invalid(file, field_path(e.path()), e.inner().to_string()))?;
     let dir = file.parent().unwrap_or(Path::new("/"));
 
     let mut vaults = std::collections::BTreeMap::new();
@@ -268,7 +271,10 @@ fn vault_config(
             file,
             at("type"),
             format!(
-                "unknown vault type \"{kind}\"; expected one of: {}",
+                "unknown vault type \"{kind}\"; {}expected one of: {}",
+                agent_vault_proto::words::did_you_mean(&kind, Settings::TYPES)
+                    .map(|n| format!("did you mean \"{n}\"? "))
+                    .unwrap_or_default(),
                 Settings::TYPES.join(", ")
             ),
         ));
@@ -284,14 +290,13 @@ fn vault_config(
         } else {
             let mut known: Vec<&str> = COMMON_FIELDS.to_vec();
             known.extend(own);
-            return Err(invalid(
-                file,
-                at(&k),
-                format!(
-                    "unknown field for a {kind} vault; the fields it may have are: {}",
-                    known.join(", ")
-                ),
-            ));
+            let unknown = format!("unknown setting for a vault of type \"{kind}\"");
+            let known_list = format!("The settings it may have: {}.", known.join(", "));
+            let message = match agent_vault_proto::words::did_you_mean(&k, &known) {
+                Some(near) => format!("{unknown}; did you mean \"{near}\"? {known_list}"),
+                None => format!("{unknown}. {known_list}"),
+            };
+            return Err(invalid(file, at(&k), message));
         }
     }
     let v: RawVault = serde_path_to_error::deserialize(serde_json::Value::Object(common))
@@ -562,11 +567,90 @@ mod tests {
     }
 
     #[test]
+    fn typos_are_refused_with_the_closest_setting() {
+        for (text, said) in [
+            (
+                r#"{"vaults":{"dev":{"type":"env","file":"x","writeable":true}}}"#,
+                "vaults.dev.writeable: unknown setting for a vault of type \"env\"; did you mean \"writable\"?",
+            ),
+            (
+                r#"{"vaults":{"dev":{"type":"env","file":"x","tll":5}}}"#,
+                "vaults.dev.tll: unknown setting for a vault of type \"env\"; did you mean \"ttl\"?",
+            ),
+            (
+                r#"{"vaults":{},"prot":9999}"#,
+                "prot: unknown setting \"prot\"; did you mean \"port\"?",
+            ),
+            (
+                r#"{"vaults":{},"webhooks":[{"url":"https://x.example","event":"all"}]}"#,
+                "webhooks[0].event: unknown setting \"event\"; did you mean \"events\"?",
+            ),
+            (
+                r#"{"vaults":{},"approval":{"waitSecond":5}}"#,
+                "approval.waitSecond: unknown setting \"waitSecond\"; did you mean \"waitSeconds\"?",
+            ),
+            (
+                r#"{"vaults":{},"access":{"agent":["me"]}}"#,
+                "access.agent: unknown setting \"agent\"; did you mean \"agents\"?",
+            ),
+        ] {
+            let e = err_of(text);
+            assert!(e.contains(said), "{e}");
+        }
+    }
+
+    #[test]
+    fn comments_and_trailing_commas_load() {
+        let text = r#"{
+          // the prototype's README writes its config with comments
+          "vaults": {
+            "local": { "type": "env", "file": ".env.secrets", "ttl": 30 }, /* thirty minutes */
+          },
+          "port": 9999,
+        }"#;
+        let cfg = parse_config(Path::new("/p/agent-vault.config.json"), text, &no_env);
+        assert!(cfg.is_ok_and(|c| c.port == Some(9999) && c.vaults.len() == 1));
+        let e = err_of("{\n  \"vaults\": {}\n  \"port\": 1\n}");
+        assert!(
+            e.contains("(top level): not valid JSON: Expected comma on line 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn messages_name_no_rust_types() {
+        for text in [
+            r#"{"vaults":{"dev":{"type":"env","file":"x","ttl":"five"}}}"#,
+            r#"{"vaults":{},"port":"9999"}"#,
+            r#"{"vaults":{},"port":70000}"#,
+            r#"{"vaults":{},"approval":{"waitSeconds":1.5}}"#,
+            r#"{"vaults":{"dev":{"type":"env","file":"x","timeoutSeconds":"x"}}}"#,
+            r#"{"vaults":[]}"#,
+            r#"{"vaults":{"dev":{"type":"env","file":"x","writable":"yes"}}}"#,
+            r#"{"vaults":{},"webhooks":{}}"#,
+            r#"[]"#,
+        ] {
+            let e = err_of(text);
+            assert!(e != "ok", "{text}");
+            for rust in [
+                "f64", "u16", "u32", "u64", "struct", "Raw", "`", "?:", "enum ",
+            ] {
+                assert!(!e.contains(rust), "{text}: {e}");
+            }
+        }
+        assert!(
+            err_of(r#"{"vaults":{},"port":"9999"}"#).ends_with(
+                "port: expected a whole number from 0 to 65535, found the text \"9999\""
+            )
+        );
+    }
+
+    #[test]
     fn errors_name_file_field_and_expectation() {
         let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","ttlScope":"forever"}}}"#);
         assert!(
             e.starts_with(
-                "/p/agent-vault.config.json: vaults.dev.ttlScope: unknown variant `forever`"
+                "/p/agent-vault.config.json: vaults.dev.ttlScope: unknown value \"forever\". The values allowed here: secret, vault, session."
             ),
             "{e}"
         );
@@ -590,13 +674,16 @@ mod tests {
         // is one every vault has or one of its type's.
         let e = err_of(r#"{"vaults":{"dev":{"type":"env","file":"x","writeable":true}}}"#);
         assert!(
-            e.contains("vaults.dev.writeable: unknown field for a env vault; the fields it may have are: type, ttl,"),
+            e.contains("vaults.dev.writeable: unknown setting for a vault of type \"env\"; did you mean \"writable\"? The settings it may have: type, ttl,"),
             "{e}"
         );
         let e = err_of(
             r#"{"vaults":{"dev":{"type":"1password","serviceAccountToken":"env:T","vaultIds":["a"],"adress":"x"}}}"#,
         );
-        assert!(e.contains("vaults.dev.adress: unknown field"), "{e}");
+        assert!(
+            e.contains("vaults.dev.adress: unknown setting for a vault of type \"1password\". The settings it may have:"),
+            "{e}"
+        );
         let e = err_of(
             r#"{"vaults":{"dev":{"type":"1password","serviceAccountToken":"ops_literal"}}}"#,
         );
@@ -617,7 +704,7 @@ mod tests {
             "{e}"
         );
         let e = err_of(r#"{"vaults":{}, "port": "x"}"#);
-        assert!(e.contains("port: invalid type"), "{e}");
+        assert!(e.contains("port: expected a whole number"), "{e}");
         let e = err_of(r#"{"vaults":{"a b":{"type":"env","file":"x"}}}"#);
         assert!(e.contains("vaults.a b: expected a vault name"), "{e}");
         let e = err_of(r#"{"vaults":{},"webhooks":[{"url":"ftp://x"}]}"#);
@@ -628,7 +715,7 @@ mod tests {
             r#"{"vaults":{"v":{"type":"env","file":"f","approval":{"require":"fingerprint"}}}}"#,
         );
         assert!(
-            e.contains("vaults.v.approval.require: unknown variant"),
+            e.contains("vaults.v.approval.require: unknown value \"fingerprint\""),
             "{e}"
         );
         for bad in [
@@ -654,7 +741,9 @@ mod tests {
         let e =
             err_of(r#"{"vaults":{"q":{"type":"env","policies":[{"match":"A*","reveel":false}]}}}"#);
         assert!(
-            e.contains("vaults.q.policies[0].reveel: unknown field `reveel`"),
+            e.contains(
+                "vaults.q.policies[0].reveel: unknown setting \"reveel\"; did you mean \"reveal\"?"
+            ),
             "{e}"
         );
         let e = err_of(r#"{"vaults":{},"run":{"maxOutputBytes":10}}"#);
@@ -664,7 +753,9 @@ mod tests {
         );
         let e = err_of(r#"{"vaults":{},"run":{"maxOutput":10}}"#);
         assert!(
-            e.contains("run.maxOutput: unknown field `maxOutput`"),
+            e.contains(
+                "run.maxOutput: unknown setting \"maxOutput\"; did you mean \"maxOutputBytes\"?"
+            ),
             "{e}"
         );
         let e = err_of(r#"{"vaults":{},"approval":{"waitSeconds":0}}"#);
@@ -713,7 +804,12 @@ mod tests {
         let e = err_of(r#"{"vaults":{},"approval":{"projects":{"maxTtl":-1}}}"#);
         assert!(e.contains("approval.projects.maxTtl"), "{e}");
         let e = err_of(r#"{"vaults":{},"approval":{"projects":{"maxTTL":1}}}"#);
-        assert!(e.contains("unknown field"), "{e}");
+        assert!(
+            e.contains(
+                "approval.projects.maxTTL: unknown setting \"maxTTL\"; did you mean \"maxTtl\"?"
+            ),
+            "{e}"
+        );
         Ok(())
     }
 
@@ -817,7 +913,10 @@ mod tests {
                 r#"{"vaults":{},"audit":{"anchor":{"ntfy":"ntfy.sh/x"}}}"#,
                 "audit.anchor.ntfy",
             ),
-            (r#"{"vaults":{},"audit":{"anchors":{}}}"#, "unknown field"),
+            (
+                r#"{"vaults":{},"audit":{"anchors":{}}}"#,
+                "audit.anchors: unknown setting \"anchors\"; did you mean \"anchor\"?",
+            ),
         ] {
             let e = err_of(text);
             assert!(e.contains(field), "{e}");

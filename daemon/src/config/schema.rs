@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RawConfig {
     pub vaults: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     pub port: Option<u16>,
@@ -170,6 +170,7 @@ pub(super) enum RawEvents {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RawWebhook {
     pub url: String,
     pub authorization: Option<String>,
@@ -199,7 +200,7 @@ pub(super) struct RawAnchor {
 
 /// `approval`: how long a request stays open and how long a shim waits.
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ApprovalSettings {
     pub expire_minutes: f64,
     pub wait_seconds: u32,
@@ -265,7 +266,7 @@ impl Default for RunSettings {
 /// `access`: which uids may use the agent and admin RPCs (user names or
 /// uids). Empty means the daemon's own uid.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessList {
     pub agents: Vec<UserRef>,
     pub admins: Vec<UserRef>,

@@ -149,11 +149,32 @@ impl EnvFileProvider {
         }
     }
 
-    fn io(&self, source: std::io::Error) -> ProviderError {
+    fn io(&self, cause: std::io::Error) -> ProviderError {
         self.file_error(FileError::Io {
             path: self.file.path().display().to_string(),
-            source,
+            cause,
         })
+    }
+
+    /// What the person should know about the file though the vault works:
+    /// that it does not exist yet, or that other users can read it.
+    pub fn notice(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.file.path();
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                "its file {} does not exist yet: add a secret with `agent-vault set {}/NAME`, or create the file (mode 0600) with NAME=value lines",
+                path.display(),
+                self.vault
+            )),
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => Some(format!(
+                "its file {} can be read by other users (mode {:04o}): run `chmod 600 {}`",
+                path.display(),
+                m.permissions().mode() & 0o7777,
+                path.display()
+            )),
+            _ => None,
+        }
     }
 
     fn file_error(&self, error: FileError) -> ProviderError {

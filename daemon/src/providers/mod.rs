@@ -376,6 +376,15 @@ impl Provider {
         Ok(self.list_cached().await?.0)
     }
 
+    /// What the person should know about the vault though it works (an
+    /// env file that does not exist yet, or that others can read).
+    pub fn notice(&self) -> Option<String> {
+        match &self.backend {
+            Backend::EnvFile(p) => p.notice(),
+            _ => None,
+        }
+    }
+
     /// The listing and whether it came from the cache.
     async fn list_cached(&self) -> Result<(Arc<Vec<Listed>>, bool), ProviderError> {
         if let Backend::EnvFile(p) = &self.backend {

@@ -50,12 +50,8 @@ pub enum FileError {
         "{path}: a project's vault is written by agent-vaultd with its own rights, and it runs as uid {daemon}, not as uid {uid}; put writable vaults in agent-vaultd's own config"
     )]
     WriteAsOtherUser { path: String, uid: u32, daemon: u32 },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {}", agent_vault_proto::words::io_error(.cause))]
+    Io { path: String, cause: std::io::Error },
 }
 
 /// A vault's file, and whose it must be.
@@ -75,10 +71,10 @@ impl VaultFile {
         &self.path
     }
 
-    fn io(&self, source: impl Into<std::io::Error>) -> FileError {
+    fn io(&self, cause: impl Into<std::io::Error>) -> FileError {
         FileError::Io {
             path: self.path.display().to_string(),
-            source: source.into(),
+            cause: cause.into(),
         }
     }
 
