@@ -169,8 +169,16 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let devices = Devices::with_totp(reader.devices()?, reader.totp()?, store.clone());
 
     let port = config.port.unwrap_or(9999);
-    let http = bind_approval_port(port).await.with_context(|| {
-        format!("cannot listen on 127.0.0.1:{port} for approval pages; set \"port\" in the config (0 picks a free port)")
+    let http = bind_approval_port(port).await.map_err(|e| {
+        let why = agent_vault_proto::words::io_error(&e);
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "port {port} (for the approval pages) is in use by another program; the prototype (npx agent-vault) uses it too. Stop that program, or set \"port\" in {} to another port (0 picks a free one)",
+                config.path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on 127.0.0.1:{port} for the approval pages: {why}; set \"port\" in {} (0 picks a free one)", config.path.display())
+        }
     })?;
     let port = http.local_addr()?.port();
     let token = config.ngrok_auth_token.clone().or_else(|| {
@@ -309,8 +317,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 /// Binds the approval port on loopback. A port in use is tried again for a
 /// few seconds: the daemon before this one may still be stopping (one whose
 /// state directory was deleted notices within [`socket::WATCH_EVERY`]).
+/// Not longer: a shim that started this daemon is waiting to tell the
+/// agent why it could not start.
 async fn bind_approval_port(port: u16) -> std::io::Result<tokio::net::TcpListener> {
-    let deadline = std::time::Instant::now() + socket::WATCH_EVERY * 2 + Duration::from_secs(1);
+    let deadline = std::time::Instant::now() + socket::WATCH_EVERY + Duration::from_millis(1500);
     let mut told = false;
     loop {
         match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {

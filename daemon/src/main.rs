@@ -35,9 +35,14 @@ async fn main() -> std::process::ExitCode {
         .add_directive(quiet("h2=warn"))
         .add_directive(quiet("hyper=warn"))
         .add_directive(quiet("tonic=warn"));
+    // Colour only on a terminal (not in the log file a shim-started daemon
+    // writes), and never with NO_COLOR set.
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     // ngrok and reqwest may both bring rustls backends; pick one up front.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

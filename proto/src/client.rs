@@ -28,6 +28,16 @@ pub enum ConnectError {
     },
     #[error("agent-vaultd refused the connection: {0}")]
     Refused(String),
+    /// A daemon started for this client exited before it answered.
+    #[error(
+        "agent-vaultd could not start ({status}): {reason} (its log: {}). Tell the user; calling again will not help until this is fixed.",
+        log.display()
+    )]
+    StartFailed {
+        status: String,
+        reason: String,
+        log: PathBuf,
+    },
 }
 
 /// Clients for both services over one connection (a tonic `Channel`,

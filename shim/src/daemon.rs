@@ -62,17 +62,61 @@ fn daemon_env(state_dir: &Path) -> Vec<(String, std::ffi::OsString)> {
         .collect()
 }
 
-fn spawn_daemon(state_dir: &Path) -> std::io::Result<()> {
+/// A daemon this shim started: the process, and where its log began.
+struct Started {
+    child: std::process::Child,
+    log: PathBuf,
+    log_from: u64,
+}
+
+impl Started {
+    /// Why it stopped, if it did: its exit status and its own last words.
+    fn failure(&mut self) -> Option<ConnectError> {
+        let status = self.child.try_wait().ok().flatten()?;
+        let text = std::fs::read(&self.log)
+            .map(|t| {
+                let from = usize::try_from(self.log_from).unwrap_or(0).min(t.len());
+                String::from_utf8_lossy(&t[from..]).into_owned()
+            })
+            .unwrap_or_default();
+        Some(ConnectError::StartFailed {
+            status: status.to_string(),
+            reason: last_words(&text),
+            log: self.log.clone(),
+        })
+    }
+}
+
+/// The daemon's reason in its log: the `agent-vaultd: …` line it prints
+/// last when it cannot start, else its last lines.
+fn last_words(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if let Some(l) = lines.iter().rev().find(|l| l.starts_with("agent-vaultd: ")) {
+        return l["agent-vaultd: ".len()..].to_string();
+    }
+    match lines.len() {
+        0 => "it wrote nothing to its log".into(),
+        n => lines[n.saturating_sub(5)..].join(" | "),
+    }
+}
+
+fn spawn_daemon(state_dir: &Path) -> std::io::Result<Started> {
     use std::os::unix::fs::DirBuilderExt;
     use std::os::unix::process::CommandExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(state_dir)?;
+    let log_path = state_dir.join("agent-vaultd.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(state_dir.join("agent-vaultd.log"))?;
+        .open(&log_path)?;
+    let log_from = log.metadata()?.len();
     let mut daemon = std::process::Command::new(daemon_binary());
     daemon
         .current_dir(state_dir)
@@ -83,8 +127,11 @@ fn spawn_daemon(state_dir: &Path) -> std::io::Result<()> {
         .stderr(log)
         // Its own process group: the agent's Ctrl-C or exit does not stop it.
         .process_group(0);
-    daemon.spawn()?;
-    Ok(())
+    Ok(Started {
+        child: daemon.spawn()?,
+        log: log_path,
+        log_from,
+    })
 }
 
 /// Connects, starting the daemon if needed, and waits for its hello.
@@ -96,22 +143,42 @@ pub async fn connect_or_start(socket: &Path) -> Result<Connection, ConnectError>
     let state_dir =
         agent_vault_proto::paths::state_dir().map_err(|e| ConnectError::Refused(e.to_string()))?;
     tracing::info!("starting agent-vaultd");
-    spawn_daemon(&state_dir).map_err(|e| {
+    let mut daemon = spawn_daemon(&state_dir).map_err(|e| {
         ConnectError::Refused(format!(
-            "could not start agent-vaultd ({}): {e}",
-            daemon_binary().display()
+            "could not start agent-vaultd ({}): {}",
+            daemon_binary().display(),
+            agent_vault_proto::words::io_error(&e)
         ))
     })?;
     let started = Instant::now();
     let mut delay = Duration::from_millis(20);
     loop {
         match client::connect(socket, "shim").await {
-            Err(ConnectError::NotRunning { path }) if started.elapsed() < START_TIMEOUT => {
-                let _ = path;
+            Err(ConnectError::NotRunning { .. }) if started.elapsed() < START_TIMEOUT => {
+                // Stopped already: say why now rather than at the time-out.
+                if let Some(failed) = daemon.failure() {
+                    return Err(failed);
+                }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_millis(250));
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemons_reason_is_its_last_words() {
+        let log = "2026-12-06T10:00:00Z  INFO agent-vaultd: loading config\nagent-vaultd: port 9999 (for the approval pages) is in use by another program\n";
+        assert_eq!(
+            last_words(log),
+            "port 9999 (for the approval pages) is in use by another program"
+        );
+        assert_eq!(last_words(""), "it wrote nothing to its log");
+        assert_eq!(last_words("a\nb\n\nc\n"), "a | b | c");
     }
 }

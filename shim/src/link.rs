@@ -52,6 +52,7 @@ impl DaemonLink {
                     ConnectError::Mismatch { .. } => {
                         Failure::Protocol(ErrorData::internal_error(e.to_string(), None))
                     }
+                    ConnectError::StartFailed { .. } => Failure::Tool(text_error(e.to_string())),
                     other => Failure::Tool(text_error(unreachable_msg(&other))),
                 })?;
         let client: Option<Implementation> = ctx.client_info();

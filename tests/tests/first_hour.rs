@@ -2,7 +2,9 @@
 //! prototype's README shows it (with comments) loads, as the daemon's own
 //! (the daemon here starts in the project); a mistyped setting
 //! is named with the one meant; a vault's file that is missing or that
-//! others can read is said plainly, with the fix.
+//! others can read is said plainly, with the fix; a daemon the shim starts
+//! that cannot start tells the agent why, at once; a backend's trouble is
+//! not worded as the daemon's absence.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -89,6 +91,89 @@ async fn a_missing_or_readable_env_file_is_said_with_the_fix() -> Result<()> {
         text.contains("[fresh] (writable)\n  (no secrets)"),
         "{text}"
     );
+    agent.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_auto_start_that_fails_tells_the_agent_why_within_seconds() -> Result<()> {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = holder.local_addr()?.port();
+    let home = Home::new()?;
+    // The daemon the shim starts finds this config in $HOME; its port is
+    // taken (as by the prototype, still running).
+    let own = home.dir.path().join(".agent-vault.config.json");
+    std::fs::write(
+        &own,
+        format!(r#"{{"vaults":{{"home":{{"type":"env","file":"home.env"}}}},"port":{port}}}"#),
+    )?;
+    let agent = Agent::spawn(tokio::process::Command::from(
+        home.command(&bin("agent-vault-mcp")),
+    ))
+    .await?;
+    let started = std::time::Instant::now();
+    let listed = agent.call("list_secrets", json!({})).await?;
+    let took = started.elapsed();
+    let text = listed.text();
+    assert!(listed.is_error, "{text}");
+    assert!(
+        text.starts_with("agent-vaultd could not start (exit status: 1): ")
+            && text.contains(&format!(
+                "port {port} (for the approval pages) is in use by another program; the prototype (npx agent-vault) uses it too"
+            ))
+            && text.contains(&format!("set \"port\" in {}", own.display()))
+            && text.contains("agent-vaultd.log")
+            && !text.contains("unreachable")
+            && !text.contains("retryable"),
+        "{text}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // Its log file is plain text: no colour codes.
+    let log = std::fs::read_to_string(home.state.join("agent-vaultd.log"))?;
+    assert!(log.contains("INFO") && !log.contains('\u{1b}'), "{log}");
+    agent.stop().await;
+    drop(holder);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backend_error_is_worded_as_the_backends_not_the_daemons() -> Result<()> {
+    let home = Home::new()?;
+    // A 1password vault on a machine without the `op` CLI: nothing on the
+    // daemon's PATH.
+    let empty = home.dir.path().join("empty-bin");
+    std::fs::create_dir(&empty)?;
+    let _daemon = Daemon::start(&home, |c| {
+        c.env("PATH", &empty);
+    })?;
+    let project = home.project.join("onepassword");
+    std::fs::create_dir(&project)?;
+    std::fs::write(
+        project.join("agent-vault.config.json"),
+        r#"{"vaults":{"team":{"type":"1password","serviceAccountToken":"env:OP_SERVICE_ACCOUNT_TOKEN"}}}"#,
+    )?;
+    let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+    cmd.current_dir(&project)
+        .env("PATH", "/nonexistent")
+        .env("OP_SERVICE_ACCOUNT_TOKEN", "ops_test");
+    let agent = Agent::spawn(cmd).await?;
+    for (tool, args) in [
+        ("list_secrets", json!({})),
+        (
+            "get_secret",
+            json!({"vault": "team", "name": "API_KEY", "reason": "deploy"}),
+        ),
+    ] {
+        let text = agent.call(tool, args).await?.text();
+        assert!(
+            !text.contains("unreachable") && !text.contains("retryable"),
+            "{tool}: {text}"
+        );
+        assert!(
+            text.contains("vault \"team\" cannot be used as configured: the 1Password CLI (`op`) is not installed"),
+            "{tool}: {text}"
+        );
+    }
     agent.stop().await;
     Ok(())
 }

@@ -497,8 +497,9 @@ async fn a_busy_approval_port_is_a_clear_error_after_a_short_wait() -> Result<()
     };
     let waited = started.elapsed();
     assert!(
-        err.contains(&format!("cannot listen on 127.0.0.1:{port}"))
-            && err.contains("set \"port\" in the config"),
+        err.contains(&format!(
+            "port {port} (for the approval pages) is in use by another program"
+        )) && err.contains("set \"port\" in /"),
         "{err}"
     );
     assert!(
