@@ -56,7 +56,11 @@ pub struct SetSecretArgs {
     reason: String,
 }
 
+/// One secret to create or update: its name and its value.
+// Inline in set_secrets' schema: several MCP clients do not resolve
+// `$ref`/`$defs`.
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(inline)]
 pub struct SecretPair {
     name: String,
     value: String,

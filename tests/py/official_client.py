@@ -37,6 +37,10 @@ async def main(shim):
             out["server"] = init.server_info.name
             tools = await session.list_tools()
             out["tools"] = sorted(t.name for t in tools.tools)
+            # Several clients do not resolve $ref/$defs: every schema inline.
+            out["schemas_with_refs"] = sorted(
+                t.name for t in tools.tools if "$ref" in json.dumps(t.input_schema) or "$defs" in json.dumps(t.input_schema)
+            )
             listed = await session.call_tool("list_secrets", {})
             out["list"] = {"error": bool(listed.is_error), "text": texts(listed)}
             print(json.dumps({"waiting": True}), flush=True)

@@ -63,6 +63,7 @@ async fn the_official_python_sdk_lists_gets_with_progress_and_is_refused_bad_arg
     assert!(exit.success(), "the Python client failed: {exit}");
 
     assert_eq!(out["server"], "agent-vault");
+    assert_eq!(out["schemas_with_refs"], serde_json::json!([]), "{out}");
     assert_eq!(
         out["tools"],
         serde_json::json!([
