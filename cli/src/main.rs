@@ -38,12 +38,15 @@ enum Command {
     Grants,
     /// End approval windows now: --all, VAULT, or VAULT/NAME.
     Revoke {
+        /// End every approval window.
         #[arg(long, conflicts_with = "target")]
         all: bool,
+        /// A vault (all its windows) or VAULT/NAME (that secret's).
         target: Option<String>,
     },
     /// The audit log (newest first), or `audit verify` to check its hash chain.
     Audit {
+        /// How many entries to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
         #[command(subcommand)]
@@ -63,8 +66,9 @@ enum Command {
         /// A request id (from `agent-vault pending`); without one, asks
         /// about each pending request in turn.
         id: Option<String>,
-        /// Deny instead of approve.
-        #[arg(long)]
+        /// Deny instead of approve (needs a request id; without one, each
+        /// request is asked about and may be denied there).
+        #[arg(long, requires = "id")]
         deny: bool,
         /// A shorter approval window, in minutes (0: just this once).
         #[arg(long)]
@@ -117,7 +121,10 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum DevicesAction {
     /// Unpair a device: its credential stops working at once.
-    Revoke { id: String },
+    Revoke {
+        /// The device's id (from `agent-vault devices`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,9 +206,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     .map(|()| ExitCode::SUCCESS)
 }
 
+/// Output into a closed pipe (`agent-vault status | head -1`) ends the
+/// command quietly, as it does other Unix tools, instead of a panic. Not
+/// for `run`: it forwards a child's output and ends with the child's exit
+/// code, so it keeps the signal ignored and handles the error itself.
+#[allow(unsafe_code)]
+fn quiet_on_closed_pipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: called first thing in main, on the one thread there is yet
+    // (the runtime's workers start later; current_thread has none), and it
+    // sets the default disposition, installing no handler.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. }) {
+        quiet_on_closed_pipe();
+    }
     match run(cli).await.context("agent-vault") {
         Ok(code) => code,
         Err(e) if e.root_cause().downcast_ref::<Tampered>().is_some() => {
@@ -215,5 +238,40 @@ async fn main() -> std::process::ExitCode {
             eprintln!("agent-vault: {}", msg.trim_start_matches("agent-vault: "));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// `--help` explains every flag and argument of every command.
+    #[test]
+    fn every_argument_has_help() {
+        fn check(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                check(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "agent-vault", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    #[test]
+    fn deny_needs_a_request_id() {
+        let e = Cli::try_parse_from(["agent-vault", "approve", "--deny"]).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("<ID>")));
+        assert!(Cli::try_parse_from(["agent-vault", "approve", "abc", "--deny"]).is_ok());
     }
 }

@@ -8,6 +8,22 @@ mod results;
 mod run;
 mod server;
 
+const HELP: &str = "\
+agent-vault-mcp: the MCP server (stdio) that an AI agent starts to ask
+agent-vaultd for secrets. It is not run by hand: add it to your agent with
+`agent-vault mcp-config <client> --install` (claude-code, claude-desktop,
+cursor, windsurf, codex, vscode, zed). It starts agent-vaultd if none runs.
+
+Usage: agent-vault-mcp [--help | --version]
+
+Environment:
+  AGENT_VAULT_CONFIG  the project config (default: ./agent-vault.config.json,
+                      then ~/.agent-vault.config.json)
+  AGENT_VAULT_HOME    agent-vaultd's state directory (and its socket)
+  AGENT_VAULT_SOCKET  the daemon's socket, if elsewhere
+  AGENT_VAULT_LOG     log filter for stderr (default: warn)
+";
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     // stdout belongs to MCP: logs go to stderr only.
@@ -38,6 +54,21 @@ async fn main() -> std::process::ExitCode {
     if std::env::args().any(|a| a == "--version" || a == "-V") {
         println!("agent-vault-mcp {}", agent_vault_proto::VERSION);
         return std::process::ExitCode::SUCCESS;
+    }
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    if let Some(arg) = std::env::args().nth(1) {
+        eprintln!("agent-vault-mcp: unknown argument \"{arg}\"; it takes none (see --help)");
+        return std::process::ExitCode::from(2);
+    }
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "agent-vault-mcp is the MCP server an AI agent starts; it speaks MCP on stdin and stdout.\n\
+             Add it to your agent instead: `agent-vault mcp-config --help`. Waiting for MCP messages (Ctrl-D ends)."
+        );
     }
     match server::run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -177,3 +177,53 @@ async fn a_backend_error_is_worded_as_the_backends_not_the_daemons() -> Result<(
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_manners_a_closed_pipe_help_and_a_deny_without_an_id() -> Result<()> {
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    // `agent-vault status | head -1`: the reader is gone before the
+    // command writes. It ends quietly, with no panic.
+    for args in [
+        &["status"][..],
+        &["pending"],
+        &["audit"],
+        &["status", "--json"],
+    ] {
+        let mut child = home
+            .command(&bin("agent-vault"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        drop(child.stdout.take());
+        let out = child.wait_with_output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = home.cli(&["approve", "--deny"])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("<ID>"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The shim answers --help and --version, and refuses what it does not
+    // know, instead of waiting for MCP on a terminal.
+    let shim = |args: &[&str]| home.command(&bin("agent-vault-mcp")).args(args).output();
+    let help = shim(&["--help"])?;
+    assert!(help.status.success());
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("agent-vault mcp-config <client> --install")
+    );
+    let version = shim(&["--version"])?;
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("agent-vault-mcp "));
+    let bad = shim(&["--stdio"])?;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument \"--stdio\""));
+    Ok(())
+}
