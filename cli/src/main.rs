@@ -4,6 +4,7 @@ mod anchors;
 mod asking;
 mod commands;
 mod env_template;
+mod mcp_clients;
 mod output;
 
 use agent_vault_proto::client::{self, Connection};
@@ -111,6 +112,31 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Add agent-vault-mcp to an AI agent's MCP servers: prints the entry
+    /// in the client's own format, or with --install merges it into the
+    /// client's file (a backup kept, every other entry unchanged).
+    #[command(after_help = "Examples:
+  agent-vault mcp-config claude-code --install
+  agent-vault mcp-config cursor --install --project   (.cursor/mcp.json here)
+  agent-vault mcp-config codex                        (print the TOML to paste)")]
+    McpConfig {
+        /// The MCP client.
+        client: mcp_clients::Client,
+        /// Merge the entry into the client's file.
+        #[arg(long, conflicts_with = "uninstall")]
+        install: bool,
+        /// Take the entry out of the client's file.
+        #[arg(long)]
+        uninstall: bool,
+        /// The project's file in this directory (such as .mcp.json or
+        /// .vscode/mcp.json) instead of the user's.
+        #[arg(long)]
+        project: bool,
+        /// Replace an entry that runs the prototype (npx agent-vault)
+        /// without asking.
+        #[arg(long, requires = "install")]
+        replace_prototype: bool,
+    },
     /// Paired approver devices, or `devices revoke ID` to unpair one.
     Devices {
         #[command(subcommand)]
@@ -143,6 +169,25 @@ enum AuditAction {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Commands that need no daemon.
+    if let Command::McpConfig {
+        client,
+        install,
+        uninstall,
+        project,
+        replace_prototype,
+    } = cli.command
+    {
+        let o = commands::mcp_config::Options {
+            client,
+            install,
+            uninstall,
+            project,
+            replace_prototype,
+        };
+        commands::mcp_config::run(Out { json: cli.json }, o)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let socket = agent_vault_proto::paths::socket_path()?;
     let Connection {
         mut admin, agent, ..
@@ -201,7 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => commands::devices::revoke(admin, out, id).await,
         Command::Pair { totp: true } => commands::pair::totp(admin, out).await,
         Command::Pair { totp: false } => commands::pair::device(admin, out).await,
-        Command::Run { .. } | Command::Get { .. } => Ok(()),
+        Command::Run { .. } | Command::Get { .. } | Command::McpConfig { .. } => Ok(()),
     }
     .map(|()| ExitCode::SUCCESS)
 }

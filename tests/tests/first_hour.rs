@@ -227,3 +227,178 @@ async fn cli_manners_a_closed_pipe_help_and_a_deny_without_an_id() -> Result<()>
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument \"--stdio\""));
     Ok(())
 }
+
+/// Every client's file, as its user already has it: another server, and
+/// for the JSONC files a comment.
+fn existing(client: &str) -> (&'static str, &'static str) {
+    match client {
+        "claude-code" => (
+            ".claude.json",
+            "{\n  \"numStartups\": 3,\n  \"mcpServers\": {\n    \"github\": { \"type\": \"stdio\", \"command\": \"gh-mcp\", \"args\": [] }\n  }\n}\n",
+        ),
+        "claude-desktop" => (
+            ".config/Claude/claude_desktop_config.json",
+            "{\n  \"mcpServers\": {\n    \"github\": { \"command\": \"gh-mcp\" }\n  }\n}\n",
+        ),
+        "cursor" => (
+            ".cursor/mcp.json",
+            "{\n  \"mcpServers\": {\n    \"github\": { \"command\": \"gh-mcp\" }\n  }\n}\n",
+        ),
+        "windsurf" => (
+            ".codeium/windsurf/mcp_config.json",
+            "{\n  \"mcpServers\": {\n    \"github\": { \"command\": \"gh-mcp\" }\n  }\n}\n",
+        ),
+        "codex" => (
+            ".codex/config.toml",
+            "model = \"o4-mini\" # mine\n\n[mcp_servers.github]\ncommand = \"gh-mcp\"\n",
+        ),
+        "vscode" => (
+            ".config/Code/User/mcp.json",
+            "{\n  // mine\n  \"servers\": {\n    \"github\": { \"type\": \"stdio\", \"command\": \"gh-mcp\" },\n  },\n  \"inputs\": []\n}\n",
+        ),
+        _ => (
+            ".config/zed/settings.json",
+            "// Zed settings\n{\n  \"vim_mode\": true,\n  \"context_servers\": {\n    \"github\": { \"command\": \"gh-mcp\", \"args\": [] }\n  }\n}\n",
+        ),
+    }
+}
+
+#[test]
+fn mcp_config_installs_and_uninstalls_for_every_client() -> Result<()> {
+    let home = Home::new()?;
+    let shim = bin("agent-vault-mcp");
+    for client in [
+        "claude-code",
+        "claude-desktop",
+        "cursor",
+        "windsurf",
+        "codex",
+        "vscode",
+        "zed",
+    ] {
+        let (rel, before) = existing(client);
+        let file = home.dir.path().join(rel);
+        std::fs::create_dir_all(file.parent().unwrap_or(&home.project))?;
+        std::fs::write(&file, before)?;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640))?;
+
+        // Printed, nothing written.
+        let printed = home.cli(&["mcp-config", client])?;
+        assert!(printed.status.success());
+        assert!(String::from_utf8_lossy(&printed.stdout).contains(&shim.display().to_string()));
+        assert_eq!(std::fs::read_to_string(&file)?, before);
+
+        let out = home.cli(&["mcp-config", client, "--install"])?;
+        assert!(
+            out.status.success(),
+            "{client}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after = std::fs::read_to_string(&file)?;
+        let (ours, others) = if client == "codex" {
+            let doc: toml_edit::DocumentMut = after.parse()?;
+            (
+                doc["mcp_servers"]["agent-vault"]["command"]
+                    .as_str()
+                    .map(String::from),
+                doc["mcp_servers"]["github"]["command"]
+                    .as_str()
+                    .map(String::from),
+            )
+        } else {
+            let v = agent_vault_proto::jsonc::parse(&after).map_err(anyhow::Error::msg)?;
+            let key = match client {
+                "vscode" => "servers",
+                "zed" => "context_servers",
+                _ => "mcpServers",
+            };
+            (
+                v[key]["agent-vault"]["command"].as_str().map(String::from),
+                v[key]["github"]["command"].as_str().map(String::from),
+            )
+        };
+        assert_eq!(ours, Some(shim.display().to_string()), "{client}: {after}");
+        assert_eq!(others.as_deref(), Some("gh-mcp"), "{client}: {after}");
+        for line in before.lines().filter(|l| {
+            l.contains("//")
+                || l.contains('#')
+                || l.contains("numStartups")
+                || l.contains("vim_mode")
+        }) {
+            assert!(after.contains(line), "{client}: {line:?} lost in {after}");
+        }
+        let mode = std::fs::metadata(&file)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{client}: the file's mode is kept");
+        let mut backup = file.clone().into_os_string();
+        backup.push(".agent-vault.bak");
+        assert_eq!(
+            std::fs::read_to_string(&backup)?,
+            before,
+            "{client}: the backup"
+        );
+
+        // Again: unchanged.
+        let again = home.cli(&["mcp-config", client, "--install", "--json"])?;
+        let v: serde_json::Value = serde_json::from_slice(&again.stdout)?;
+        assert_eq!(v["result"], "unchanged", "{client}");
+
+        let out = home.cli(&["mcp-config", client, "--uninstall"])?;
+        assert!(out.status.success(), "{client}");
+        // Installed, then uninstalled: the file as it was, byte for byte.
+        assert_eq!(std::fs::read_to_string(&file)?, before, "{client}");
+        let v: serde_json::Value = serde_json::from_slice(
+            &home
+                .cli(&["mcp-config", client, "--uninstall", "--json"])?
+                .stdout,
+        )?;
+        assert_eq!(v["result"], "absent", "{client}");
+    }
+
+    // A project's file, created where there was none (mode 0600).
+    let out = home.cli(&["mcp-config", "vscode", "--install", "--project"])?;
+    assert!(out.status.success());
+    let file = home.project.join(".vscode/mcp.json");
+    assert!(std::fs::read_to_string(&file)?.contains("\"type\": \"stdio\""));
+    assert_eq!(
+        std::fs::metadata(&file)?.permissions().mode() & 0o777,
+        0o600
+    );
+    // Clients without a project scope say so, and a broken file is not
+    // overwritten.
+    let out = home.cli(&["mcp-config", "windsurf", "--install", "--project"])?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("windsurf has no project configuration"));
+    let cursor = home.project.join(".cursor/mcp.json");
+    std::fs::create_dir_all(home.project.join(".cursor"))?;
+    std::fs::write(&cursor, "{\"mcpServers\": ")?;
+    let out = home.cli(&["mcp-config", "cursor", "--install", "--project"])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not valid JSON"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&cursor)?, "{\"mcpServers\": ");
+
+    // The prototype's entry, replaced when asked.
+    std::fs::write(
+        &cursor,
+        r#"{"mcpServers": {"vault": {"command": "npx", "args": ["-y", "agent-vault"]}}}"#,
+    )?;
+    let out = home.cli(&["mcp-config", "cursor", "--install", "--project"])?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Kept the prototype's entry vault"));
+    assert!(std::fs::read_to_string(&cursor)?.contains("npx"));
+    let out = home.cli(&[
+        "mcp-config",
+        "cursor",
+        "--install",
+        "--project",
+        "--replace-prototype",
+    ])?;
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&cursor)?;
+    assert!(
+        !text.contains("npx") && text.contains("agent-vault-mcp"),
+        "{text}"
+    );
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! `agent-vault mcp-config CLIENT [--install | --uninstall] [--project]`:
+//! prints the entry that runs agent-vault-mcp in the client's own format,
+//! or merges it into (or takes it out of) the client's file, keeping a
+//! backup and every other entry as it was. Needs no running daemon.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::mcp_clients::{Client, ENTRY, Scope};
+use crate::output::Out;
+
+pub struct Options {
+    pub client: Client,
+    pub install: bool,
+    pub uninstall: bool,
+    pub project: bool,
+    /// Replace a prototype entry without asking.
+    pub replace_prototype: bool,
+}
+
+/// The agent-vault-mcp to run: the one beside this program (made
+/// absolute: GUI clients start servers with a short PATH), else the name.
+fn shim_command() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("agent-vault-mcp")))
+        .filter(|p| p.is_file())
+        .map_or_else(|| "agent-vault-mcp".into(), |p| p.display().to_string())
+}
+
+fn the_file(client: Client, project: bool) -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .context("HOME is not set; set it, or use --project")?;
+    let config_home = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home.join(".config"));
+    let cwd = std::env::current_dir().context("the current directory is not readable")?;
+    let scope = if project {
+        Scope::Project(&cwd)
+    } else {
+        Scope::User {
+            home: &home,
+            config_home: &config_home,
+        }
+    };
+    client.file(&scope).map_err(anyhow::Error::msg)
+}
+
+pub fn run(out: Out, o: Options) -> anyhow::Result<()> {
+    let command = shim_command();
+    let file = the_file(o.client, o.project)?;
+    let name = o.client.name();
+    if !o.install && !o.uninstall {
+        let snippet = o.client.snippet(&command);
+        out.emit(
+            serde_json::json!({"client": name, "file": file, "entry": snippet}),
+            || {
+                println!("# Add this to {} (or run with --install):", file.display());
+                print!("{snippet}");
+                if !snippet.ends_with('\n') {
+                    println!();
+                }
+            },
+        );
+        return Ok(());
+    }
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => bail!(
+            "cannot read {}: {}",
+            file.display(),
+            agent_vault_proto::words::io_error(&e)
+        ),
+    };
+    let broken = |why: String| anyhow::anyhow!("{}: {why}", file.display());
+    let (new_text, what) = if o.uninstall {
+        let Some(t) = &text else {
+            return report(out, name, &file, "absent", None);
+        };
+        match o.client.uninstall(t).map_err(broken)? {
+            Some(n) => (n, "removed"),
+            None => return report(out, name, &file, "absent", None),
+        }
+    } else {
+        let current = text.as_deref().unwrap_or("");
+        let prototype = o.client.prototype_entries(current).map_err(broken)?;
+        let replace = if prototype.is_empty() {
+            Vec::new()
+        } else if o.replace_prototype || ask_to_replace(&file, &prototype)? {
+            prototype
+        } else {
+            eprintln!(
+                "Kept the prototype's entry {} (npx agent-vault) beside the new one; remove it, or run again with --replace-prototype.",
+                prototype.join(", ")
+            );
+            Vec::new()
+        };
+        let n = o
+            .client
+            .install(current, &command, &replace)
+            .map_err(broken)?;
+        if text.as_deref() == Some(n.as_str()) {
+            return report(out, name, &file, "unchanged", None);
+        }
+        (n, "installed")
+    };
+    let backup = match &text {
+        Some(old) => Some(back_up(&file, old)?),
+        None => None,
+    };
+    write_keeping_mode(&file, &new_text)?;
+    report(out, name, &file, what, backup.as_deref())
+}
+
+fn ask_to_replace(file: &Path, names: &[String]) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!(
+        "{} runs the prototype (npx agent-vault) as {}. Replace it with agent-vault-mcp? [Y/n] ",
+        file.display(),
+        names.join(", ")
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(!answer.trim().to_ascii_lowercase().starts_with('n'))
+}
+
+/// `FILE.agent-vault.bak`: the file as it was before this change.
+fn back_up(file: &Path, old: &str) -> anyhow::Result<PathBuf> {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".agent-vault.bak");
+    let backup = PathBuf::from(name);
+    write_keeping_mode(&backup, old)
+        .with_context(|| format!("could not back up {}", file.display()))?;
+    Ok(backup)
+}
+
+/// Writes through a temporary file in the same directory and renames it,
+/// so the client never reads half a file; the old file's mode is kept (a
+/// new one gets 0600: it may come to hold tokens).
+fn write_keeping_mode(file: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = file.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mode = std::fs::metadata(file).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let mut tmp_name = file.as_os_str().to_owned();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp_name);
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        bail!(
+            "cannot write {}: {}",
+            file.display(),
+            agent_vault_proto::words::io_error(&e)
+        );
+    }
+    Ok(())
+}
+
+fn report(
+    out: Out,
+    client: &str,
+    file: &Path,
+    what: &str,
+    backup: Option<&Path>,
+) -> anyhow::Result<()> {
+    out.emit(
+        serde_json::json!({"client": client, "file": file, "result": what, "backup": backup}),
+        || {
+            let done = match what {
+                "installed" => format!("Added {ENTRY} to {client}: {}", file.display()),
+                "removed" => format!("Removed {ENTRY} from {client}: {}", file.display()),
+                "unchanged" => format!("{client} already runs {ENTRY}: {}", file.display()),
+                _ => format!("{client} has no {ENTRY} entry in {}", file.display()),
+            };
+            println!("{done}");
+            if let Some(b) = backup {
+                println!("The file as it was: {}", b.display());
+            }
+            if what == "installed" {
+                println!("Restart {client} (or reload its MCP servers) to use it.");
+            }
+        },
+    );
+    Ok(())
+}
