@@ -4,6 +4,7 @@ mod anchors;
 mod asking;
 mod commands;
 mod env_template;
+mod files;
 mod mcp_clients;
 mod output;
 
@@ -112,6 +113,21 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Add or change a secret in an env vault; the value is read from
+    /// stdin (typed without echo on a terminal).
+    #[command(after_help = "Examples:
+  agent-vault set local/DATABASE_URL              (asks for the value)
+  printf %s \"$TOKEN\" | agent-vault set dev/API_TOKEN")]
+    Set {
+        /// VAULT/NAME, such as local/DATABASE_URL.
+        target: String,
+    },
+    /// Add a new secret to an env vault (refused if the name exists); the
+    /// value is read as for `set`.
+    Add {
+        /// VAULT/NAME, such as local/DATABASE_URL.
+        target: String,
+    },
     /// Add agent-vault-mcp to an AI agent's MCP servers: prints the entry
     /// in the client's own format, or with --install merges it into the
     /// client's file (a backup kept, every other entry unchanged).
@@ -170,6 +186,17 @@ enum AuditAction {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that need no daemon.
+    match &cli.command {
+        Command::Set { target } => {
+            commands::set::run(Out { json: cli.json }, target, false)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Add { target } => {
+            commands::set::run(Out { json: cli.json }, target, true)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     if let Command::McpConfig {
         client,
         install,
@@ -246,7 +273,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => commands::devices::revoke(admin, out, id).await,
         Command::Pair { totp: true } => commands::pair::totp(admin, out).await,
         Command::Pair { totp: false } => commands::pair::device(admin, out).await,
-        Command::Run { .. } | Command::Get { .. } | Command::McpConfig { .. } => Ok(()),
+        Command::Run { .. }
+        | Command::Get { .. }
+        | Command::McpConfig { .. }
+        | Command::Set { .. }
+        | Command::Add { .. } => Ok(()),
     }
     .map(|()| ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 
 pub mod anchor;
 pub mod client;
+pub mod dotenv;
 pub mod jsonc;
 pub mod paths;
 pub mod project;

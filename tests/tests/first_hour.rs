@@ -402,3 +402,100 @@ fn mcp_config_installs_and_uninstalls_for_every_client() -> Result<()> {
     );
     Ok(())
 }
+
+/// Runs the CLI here with `stdin` as its input.
+fn cli_with_input(home: &Home, args: &[&str], stdin: &str) -> Result<std::process::Output> {
+    use std::io::Write;
+    let mut child = home
+        .command(&bin("agent-vault"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .map(|mut i| i.write_all(stdin.as_bytes()))
+        .transpose()?;
+    Ok(child.wait_with_output()?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn set_and_add_write_an_env_vault_from_the_terminal() -> Result<()> {
+    let home = Home::new()?;
+    let file = home.project.join(".env.secrets");
+    let before = std::fs::read_to_string(&file)?;
+    let out = cli_with_input(&home, &["set", "dev/NEW_TOKEN"], "tok-123\n")?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Added dev/NEW_TOKEN in "));
+    let after = std::fs::read_to_string(&file)?;
+    assert_eq!(after, format!("{before}NEW_TOKEN=tok-123\n"));
+    assert_eq!(
+        std::fs::metadata(&file)?.permissions().mode() & 0o777,
+        0o600
+    );
+    // Changed in place; `add` refuses a name that exists.
+    let out = cli_with_input(&home, &["set", "dev/NEW_TOKEN", "--json"], "tok 456")?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["result"], "changed");
+    assert!(std::fs::read_to_string(&file)?.ends_with("NEW_TOKEN=\"tok 456\"\n"));
+    let out = cli_with_input(&home, &["add", "dev/NEW_TOKEN"], "x")?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    let out = cli_with_input(&home, &["add", "dev/ANOTHER"], "y")?;
+    assert!(out.status.success());
+    // Bad input changes nothing.
+    let snapshot = std::fs::read_to_string(&file)?;
+    for (args, input, said) in [
+        (
+            &["set", "dev/1BAD"][..],
+            "v",
+            "cannot be a name in an env file",
+        ),
+        (&["set", "nodot"], "v", "expected VAULT/NAME"),
+        (&["set", "nosuch/NAME"], "v", "no vault \"nosuch\" in "),
+        (&["set", "dev/EMPTY"], "", "the value is empty"),
+    ] {
+        let out = cli_with_input(&home, args, input)?;
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(said),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file)?, snapshot);
+    let elsewhere = home.project.join("team");
+    std::fs::create_dir(&elsewhere)?;
+    std::fs::write(
+        elsewhere.join("agent-vault.config.json"),
+        r#"{"vaults":{"team":{"type":"1password","serviceAccountToken":"env:OP"}}}"#,
+    )?;
+    let out = home
+        .command(&bin("agent-vault"))
+        .args(["set", "team/KEY"])
+        .current_dir(&elsewhere)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("is a 1password vault: add the secret with 1password's own tool"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The agent sees the new names at once.
+    let _daemon = home.start_daemon()?;
+    let agent = Agent::start(&home).await?;
+    let text = agent.call("list_secrets", json!({})).await?.text();
+    assert!(
+        text.contains("- NEW_TOKEN") && text.contains("- ANOTHER"),
+        "{text}"
+    );
+    agent.stop().await;
+    Ok(())
+}

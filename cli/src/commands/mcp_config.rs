@@ -6,7 +6,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::mcp_clients::{Client, ENTRY, Scope};
 use crate::output::Out;
@@ -68,15 +68,7 @@ pub fn run(out: Out, o: Options) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => bail!(
-            "cannot read {}: {}",
-            file.display(),
-            agent_vault_proto::words::io_error(&e)
-        ),
-    };
+    let text = crate::files::read_if_exists(&file)?;
     let broken = |why: String| anyhow::anyhow!("{}: {why}", file.display());
     let (new_text, what) = if o.uninstall {
         let Some(t) = &text else {
@@ -113,7 +105,7 @@ pub fn run(out: Out, o: Options) -> anyhow::Result<()> {
         Some(old) => Some(back_up(&file, old)?),
         None => None,
     };
-    write_keeping_mode(&file, &new_text)?;
+    crate::files::write_atomically(&file, &new_text)?;
     report(out, name, &file, what, backup.as_deref())
 }
 
@@ -137,41 +129,9 @@ fn back_up(file: &Path, old: &str) -> anyhow::Result<PathBuf> {
     let mut name = file.as_os_str().to_owned();
     name.push(".agent-vault.bak");
     let backup = PathBuf::from(name);
-    write_keeping_mode(&backup, old)
+    crate::files::write_atomically(&backup, old)
         .with_context(|| format!("could not back up {}", file.display()))?;
     Ok(backup)
-}
-
-/// Writes through a temporary file in the same directory and renames it,
-/// so the client never reads half a file; the old file's mode is kept (a
-/// new one gets 0600: it may come to hold tokens).
-fn write_keeping_mode(file: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = file.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mode = std::fs::metadata(file).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    let mut tmp_name = file.as_os_str().to_owned();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp_name);
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, file)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        bail!(
-            "cannot write {}: {}",
-            file.display(),
-            agent_vault_proto::words::io_error(&e)
-        );
-    }
-    Ok(())
 }
 
 fn report(

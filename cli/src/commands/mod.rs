@@ -10,6 +10,7 @@ pub mod mcp_config;
 pub mod pair;
 pub mod pending;
 pub mod run;
+pub mod set;
 pub mod status;
 
 /// The admin service of agent-vaultd, over its socket.

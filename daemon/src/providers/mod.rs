@@ -23,7 +23,8 @@ mod azure_key_vault;
 mod bitwarden;
 mod contract;
 mod credential;
-pub mod dotenv;
+// The dotenv format lives in proto: the CLI (`agent-vault set`) writes it too.
+pub use agent_vault_proto::dotenv;
 mod env_file;
 mod exec;
 mod gcp_auth;
