@@ -6,14 +6,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+/// The owner's alone: for files that hold or may come to hold secrets.
+pub const PRIVATE: u32 = 0o600;
+/// Readable by all: for files meant to be shared (a project's config, its
+/// `.gitignore`).
+pub const SHARED: u32 = 0o644;
+
 /// Writes through a temporary file in the same directory and renames it,
-/// so no reader ever sees half a file; the old file's mode is kept (a new
-/// one gets 0600: it may come to hold secrets or tokens).
-pub fn write_atomically(file: &Path, text: &str) -> anyhow::Result<()> {
+/// so no reader ever sees half a file; the old file's mode is kept, a new
+/// one gets `new_mode` ([`PRIVATE`] for what may hold secrets or tokens).
+pub fn write_atomically(file: &Path, text: &str, new_mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mode = std::fs::metadata(file).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    let mode = std::fs::metadata(file).map_or(new_mode, |m| m.permissions().mode() & 0o7777);
     let mut tmp_name = file.as_os_str().to_owned();
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp_name);

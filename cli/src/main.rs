@@ -113,6 +113,29 @@ enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Set up this project: agent-vault.config.json with one vault, its
+    /// env file (mode 0600, kept out of git), and what to do next.
+    #[command(after_help = "Examples:
+  agent-vault init                                  (asks where the secrets live)
+  agent-vault init --type env --vault dev --ttl 15
+  agent-vault init --type 1password --vault team")]
+    Init {
+        /// Where the secrets live (asked on a terminal; default env).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<commands::init::Kind>,
+        /// The vault's name, as the agent will ask for it.
+        #[arg(long, default_value = "local")]
+        vault: String,
+        /// The env file, in this directory.
+        #[arg(long, default_value = ".env.secrets")]
+        file: String,
+        /// Minutes an approval lasts (0: ask every time).
+        #[arg(long, default_value_t = 0.0)]
+        ttl: f64,
+        /// Replace an existing agent-vault.config.json (a backup is kept).
+        #[arg(long)]
+        force: bool,
+    },
     /// Add or change a secret in an env vault; the value is read from
     /// stdin (typed without echo on a terminal).
     #[command(after_help = "Examples:
@@ -186,6 +209,24 @@ enum AuditAction {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that need no daemon.
+    if let Command::Init {
+        kind,
+        vault,
+        file,
+        ttl,
+        force,
+    } = cli.command
+    {
+        let o = commands::init::Options {
+            kind,
+            vault,
+            file,
+            ttl,
+            force,
+        };
+        commands::init::run(Out { json: cli.json }, o).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match &cli.command {
         Command::Set { target } => {
             commands::set::run(Out { json: cli.json }, target, false)?;
@@ -277,7 +318,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Get { .. }
         | Command::McpConfig { .. }
         | Command::Set { .. }
-        | Command::Add { .. } => Ok(()),
+        | Command::Add { .. }
+        | Command::Init { .. } => Ok(()),
     }
     .map(|()| ExitCode::SUCCESS)
 }

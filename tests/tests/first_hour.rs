@@ -499,3 +499,125 @@ async fn set_and_add_write_an_env_vault_from_the_terminal() -> Result<()> {
     agent.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_sets_up_a_project_the_agent_can_use() -> Result<()> {
+    let home = Home::new()?;
+    let app = home.project.join("app");
+    std::fs::create_dir(&app)?;
+    std::fs::write(app.join(".gitignore"), "target/\n# mine\nnode_modules")?;
+    let init = |args: &[&str]| {
+        home.command(&bin("agent-vault"))
+            .arg("init")
+            .args(args)
+            .current_dir(&app)
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let out = init(&["--type", "env", "--vault", "dev", "--ttl", "15", "--json"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["type"], "env");
+    let config = std::fs::read_to_string(app.join("agent-vault.config.json"))?;
+    let parsed: serde_json::Value = serde_json::from_str(&config)?;
+    assert_eq!(
+        parsed,
+        json!({"vaults": {"dev": {"type": "env", "file": ".env.secrets", "ttl": 15}}})
+    );
+    let mode = |f: &str| -> Result<u32> {
+        Ok(std::fs::metadata(app.join(f))?.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode(".env.secrets")?, 0o600);
+    // Shareable (it holds no secret): 0644 less the umask.
+    let config_mode = mode("agent-vault.config.json")?;
+    assert!(
+        config_mode & 0o600 == 0o600 && config_mode & 0o022 == 0,
+        "{config_mode:o}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.join(".gitignore"))?,
+        "target/\n# mine\nnode_modules\n.env.secrets\n"
+    );
+    // Not twice; --force keeps a backup.
+    let out = init(&[])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("already exists; edit it, or run again with --force")
+    );
+    let out = init(&["--force", "--vault", "local"])?;
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(app.join("agent-vault.config.json.agent-vault.bak"))?,
+        config
+    );
+    assert_eq!(
+        std::fs::read_to_string(app.join(".gitignore"))?,
+        "target/\n# mine\nnode_modules\n.env.secrets\n",
+        "ignored once"
+    );
+    for (args, said) in [
+        (&["--force", "--vault", "a b"][..], "--vault: expected"),
+        (
+            &["--force", "--file", "../x"],
+            "--file: expected a file name in this directory",
+        ),
+        (&["--force", "--type", "vault"], "invalid value 'vault'"),
+    ] {
+        let out = init(args)?;
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(said),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The first hour: a secret added, and an agent started here sees it.
+    let set = home
+        .command(&bin("agent-vault"))
+        .args(["set", "local/DATABASE_URL"])
+        .current_dir(&app)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    {
+        use std::io::Write;
+        let mut set = set;
+        set.stdin
+            .take()
+            .map(|mut i| i.write_all(b"postgres://first-hour\n"))
+            .transpose()?;
+        assert!(set.wait_with_output()?.status.success());
+    }
+    let _daemon = home.start_daemon()?;
+    let agent = Agent::start_in(&home, &app).await?;
+    let text = agent.call("list_secrets", json!({})).await?.text();
+    assert!(text.contains("[local]\n  - DATABASE_URL"), "{text}");
+    agent.stop().await;
+
+    // 1Password: a config naming the token's variable, no env file.
+    let team = home.project.join("team");
+    std::fs::create_dir(&team)?;
+    let out = home
+        .command(&bin("agent-vault"))
+        .args(["init", "--type", "1password", "--vault", "team"])
+        .current_dir(&team)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    assert!(out.status.success());
+    let parsed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        team.join("agent-vault.config.json"),
+    )?)?;
+    assert_eq!(
+        parsed["vaults"]["team"]["serviceAccountToken"],
+        "env:OP_SERVICE_ACCOUNT_TOKEN"
+    );
+    assert!(!team.join(".env.secrets").exists() && !team.join(".gitignore").exists());
+    Ok(())
+}

@@ -105,7 +105,7 @@ pub fn run(out: Out, o: Options) -> anyhow::Result<()> {
         Some(old) => Some(back_up(&file, old)?),
         None => None,
     };
-    crate::files::write_atomically(&file, &new_text)?;
+    crate::files::write_atomically(&file, &new_text, crate::files::PRIVATE)?;
     report(out, name, &file, what, backup.as_deref())
 }
 
@@ -129,7 +129,7 @@ fn back_up(file: &Path, old: &str) -> anyhow::Result<PathBuf> {
     let mut name = file.as_os_str().to_owned();
     name.push(".agent-vault.bak");
     let backup = PathBuf::from(name);
-    crate::files::write_atomically(&backup, old)
+    crate::files::write_atomically(&backup, old, crate::files::PRIVATE)
         .with_context(|| format!("could not back up {}", file.display()))?;
     Ok(backup)
 }

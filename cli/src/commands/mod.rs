@@ -6,6 +6,7 @@ pub mod audit;
 pub mod devices;
 pub mod get;
 pub mod grants;
+pub mod init;
 pub mod mcp_config;
 pub mod pair;
 pub mod pending;

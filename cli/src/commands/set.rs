@@ -135,7 +135,7 @@ pub fn run(out: Out, target: &str, only_new: bool) -> anyhow::Result<()> {
     }
     let value = read_value(name)?;
     let new = Zeroizing::new(dotenv::set(current, name, &value)?);
-    crate::files::write_atomically(&found.file, &new)?;
+    crate::files::write_atomically(&found.file, &new, crate::files::PRIVATE)?;
     let what = if existed { "changed" } else { "added" };
     out.emit(
         serde_json::json!({"vault": vault, "name": name, "result": what,
