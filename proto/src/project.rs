@@ -1,7 +1,9 @@
 //! Finding a project's config file, shared by the daemon and the shim.
 //!
 //! The search order is the prototype's: `AGENT_VAULT_CONFIG`, then
-//! `./agent-vault.config.json`, then `~/.agent-vault.config.json`.
+//! `./agent-vault.config.json`, then `~/.agent-vault.config.json`; then
+//! `$XDG_CONFIG_HOME/agent-vault/config.json` (default
+//! `~/.config/agent-vault/config.json`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +21,16 @@ pub fn find_config(env: EnvFn<'_>, cwd: &Path) -> Option<PathBuf> {
         return Some(if p.is_absolute() { p } else { cwd.join(p) });
     }
     candidates.push(cwd.join(CONFIG_FILE_NAME));
-    if let Some(home) = env("HOME") {
-        candidates.push(PathBuf::from(home).join(".agent-vault.config.json"));
+    let home = env("HOME").map(PathBuf::from);
+    if let Some(home) = &home {
+        candidates.push(home.join(".agent-vault.config.json"));
+    }
+    let config_home = env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(".config")));
+    if let Some(dir) = config_home {
+        candidates.push(dir.join("agent-vault/config.json"));
     }
     candidates.into_iter().find(|p| p.is_file())
 }
@@ -160,6 +170,25 @@ pub fn registration(cwd: &Path) -> Result<Registration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_order_ends_in_the_xdg_config_directory() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("av-find-{}", std::process::id()));
+        let (home, cwd) = (dir.join("home"), dir.join("project"));
+        std::fs::create_dir_all(home.join(".config/agent-vault"))?;
+        std::fs::create_dir_all(&cwd)?;
+        let xdg = home.join(".config/agent-vault/config.json");
+        std::fs::write(&xdg, "{}")?;
+        let home_var = home.clone().into_os_string();
+        let env = move |k: &str| (k == "HOME").then(|| home_var.clone());
+        assert_eq!(find_config(&env, &cwd), Some(xdg));
+        let dotfile = home.join(".agent-vault.config.json");
+        std::fs::write(&dotfile, "{}")?;
+        assert_eq!(find_config(&env, &cwd), Some(dotfile));
+        std::fs::write(cwd.join(CONFIG_FILE_NAME), "{}")?;
+        assert_eq!(find_config(&env, &cwd), Some(cwd.join(CONFIG_FILE_NAME)));
+        std::fs::remove_dir_all(&dir)
+    }
 
     #[test]
     fn finds_env_references_anywhere() {

@@ -22,7 +22,7 @@ fn daemon_binary() -> PathBuf {
 /// who and where it is, and nothing else of the agent's environment (no
 /// `AGENT_VAULT_CONFIG` naming the agent's own project as the daemon's
 /// config, no `LD_PRELOAD`, no tokens the agent happens to hold).
-const DAEMON_ENV: [&str; 14] = [
+const DAEMON_ENV: [&str; 15] = [
     "PATH",
     "HOME",
     "USER",
@@ -34,6 +34,7 @@ const DAEMON_ENV: [&str; 14] = [
     "TMPDIR",
     "XDG_RUNTIME_DIR",
     "XDG_STATE_HOME",
+    "XDG_CONFIG_HOME",
     "AGENT_VAULT_HOME",
     "AGENT_VAULT_SOCKET",
     "AGENT_VAULT_LOG",
