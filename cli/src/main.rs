@@ -119,23 +119,7 @@ enum Command {
   agent-vault init                                  (asks where the secrets live)
   agent-vault init --type env --vault dev --ttl 15
   agent-vault init --type 1password --vault team")]
-    Init {
-        /// Where the secrets live (asked on a terminal; default env).
-        #[arg(long = "type", value_name = "TYPE")]
-        kind: Option<commands::init::Kind>,
-        /// The vault's name, as the agent will ask for it.
-        #[arg(long, default_value = "local")]
-        vault: String,
-        /// The env file, in this directory.
-        #[arg(long, default_value = ".env.secrets")]
-        file: String,
-        /// Minutes an approval lasts (0: ask every time).
-        #[arg(long, default_value_t = 0.0)]
-        ttl: f64,
-        /// Replace an existing agent-vault.config.json (a backup is kept).
-        #[arg(long)]
-        force: bool,
-    },
+    Init(commands::init::Options),
     /// Add or change a secret in an env vault; the value is read from
     /// stdin (typed without echo on a terminal).
     #[command(after_help = "Examples:
@@ -158,24 +142,7 @@ enum Command {
   agent-vault mcp-config claude-code --install
   agent-vault mcp-config cursor --install --project   (.cursor/mcp.json here)
   agent-vault mcp-config codex                        (print the TOML to paste)")]
-    McpConfig {
-        /// The MCP client.
-        client: mcp_clients::Client,
-        /// Merge the entry into the client's file.
-        #[arg(long, conflicts_with = "uninstall")]
-        install: bool,
-        /// Take the entry out of the client's file.
-        #[arg(long)]
-        uninstall: bool,
-        /// The project's file in this directory (such as .mcp.json or
-        /// .vscode/mcp.json) instead of the user's.
-        #[arg(long)]
-        project: bool,
-        /// Replace an entry that runs the prototype (npx agent-vault)
-        /// without asking.
-        #[arg(long, requires = "install")]
-        replace_prototype: bool,
-    },
+    McpConfig(commands::mcp_config::Options),
     /// Paired approver devices, or `devices revoke ID` to unpair one.
     Devices {
         #[command(subcommand)]
@@ -209,52 +176,23 @@ enum AuditAction {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that need no daemon.
-    if let Command::Init {
-        kind,
-        vault,
-        file,
-        ttl,
-        force,
-    } = cli.command
-    {
-        let o = commands::init::Options {
-            kind,
-            vault,
-            file,
-            ttl,
-            force,
-        };
-        commands::init::run(Out { json: cli.json }, o).await?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    match &cli.command {
+    let out = Out { json: cli.json };
+    match cli.command {
+        Command::Init(o) => {
+            return commands::init::run(out, o)
+                .await
+                .map(|()| ExitCode::SUCCESS);
+        }
+        Command::McpConfig(o) => {
+            return commands::mcp_config::run(out, o).map(|()| ExitCode::SUCCESS);
+        }
         Command::Set { target } => {
-            commands::set::run(Out { json: cli.json }, target, false)?;
-            return Ok(ExitCode::SUCCESS);
+            return commands::set::run(out, &target, false).map(|()| ExitCode::SUCCESS);
         }
         Command::Add { target } => {
-            commands::set::run(Out { json: cli.json }, target, true)?;
-            return Ok(ExitCode::SUCCESS);
+            return commands::set::run(out, &target, true).map(|()| ExitCode::SUCCESS);
         }
         _ => {}
-    }
-    if let Command::McpConfig {
-        client,
-        install,
-        uninstall,
-        project,
-        replace_prototype,
-    } = cli.command
-    {
-        let o = commands::mcp_config::Options {
-            client,
-            install,
-            uninstall,
-            project,
-            replace_prototype,
-        };
-        commands::mcp_config::run(Out { json: cli.json }, o)?;
-        return Ok(ExitCode::SUCCESS);
     }
     let socket = agent_vault_proto::paths::socket_path()?;
     let Connection {
@@ -316,10 +254,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pair { totp: false } => commands::pair::device(admin, out).await,
         Command::Run { .. }
         | Command::Get { .. }
-        | Command::McpConfig { .. }
+        | Command::McpConfig(_)
         | Command::Set { .. }
         | Command::Add { .. }
-        | Command::Init { .. } => Ok(()),
+        | Command::Init(_) => Ok(()),
     }
     .map(|()| ExitCode::SUCCESS)
 }

@@ -12,6 +12,16 @@ use crate::paths::EnvFn;
 
 pub const CONFIG_FILE_NAME: &str = "agent-vault.config.json";
 
+/// A vault's name as a config may give it: 1 to 64 letters, digits, `_`,
+/// `-` or `.`.
+pub fn valid_vault_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 /// The first config file in the search order that exists, made absolute.
 pub fn find_config(env: EnvFn<'_>, cwd: &Path) -> Option<PathBuf> {
     let mut candidates = Vec::new();

@@ -128,6 +128,23 @@ impl Home {
         Ok(self.command(&bin("agent-vault")).args(args).output()?)
     }
 
+    /// Runs the CLI in `dir` with `stdin` as its input.
+    pub fn cli_with_input(&self, dir: &Path, args: &[&str], stdin: &str) -> Result<Output> {
+        use std::io::Write;
+        let mut child = self
+            .command(&bin("agent-vault"))
+            .args(args)
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin.as_bytes())?;
+        }
+        Ok(child.wait_with_output()?)
+    }
+
     /// Runs the CLI with --json and parses stdout; fails on a non-zero exit.
     pub fn cli_json(&self, args: &[&str]) -> Result<Value> {
         let mut all = args.to_vec();

@@ -403,30 +403,12 @@ fn mcp_config_installs_and_uninstalls_for_every_client() -> Result<()> {
     Ok(())
 }
 
-/// Runs the CLI here with `stdin` as its input.
-fn cli_with_input(home: &Home, args: &[&str], stdin: &str) -> Result<std::process::Output> {
-    use std::io::Write;
-    let mut child = home
-        .command(&bin("agent-vault"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .map(|mut i| i.write_all(stdin.as_bytes()))
-        .transpose()?;
-    Ok(child.wait_with_output()?)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn set_and_add_write_an_env_vault_from_the_terminal() -> Result<()> {
     let home = Home::new()?;
     let file = home.project.join(".env.secrets");
     let before = std::fs::read_to_string(&file)?;
-    let out = cli_with_input(&home, &["set", "dev/NEW_TOKEN"], "tok-123\n")?;
+    let out = home.cli_with_input(&home.project, &["set", "dev/NEW_TOKEN"], "tok-123\n")?;
     assert!(
         out.status.success(),
         "{}",
@@ -440,14 +422,18 @@ async fn set_and_add_write_an_env_vault_from_the_terminal() -> Result<()> {
         0o600
     );
     // Changed in place; `add` refuses a name that exists.
-    let out = cli_with_input(&home, &["set", "dev/NEW_TOKEN", "--json"], "tok 456")?;
+    let out = home.cli_with_input(
+        &home.project,
+        &["set", "dev/NEW_TOKEN", "--json"],
+        "tok 456",
+    )?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(v["result"], "changed");
     assert!(std::fs::read_to_string(&file)?.ends_with("NEW_TOKEN=\"tok 456\"\n"));
-    let out = cli_with_input(&home, &["add", "dev/NEW_TOKEN"], "x")?;
+    let out = home.cli_with_input(&home.project, &["add", "dev/NEW_TOKEN"], "x")?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
-    let out = cli_with_input(&home, &["add", "dev/ANOTHER"], "y")?;
+    let out = home.cli_with_input(&home.project, &["add", "dev/ANOTHER"], "y")?;
     assert!(out.status.success());
     // Bad input changes nothing.
     let snapshot = std::fs::read_to_string(&file)?;
@@ -461,7 +447,7 @@ async fn set_and_add_write_an_env_vault_from_the_terminal() -> Result<()> {
         (&["set", "nosuch/NAME"], "v", "no vault \"nosuch\" in "),
         (&["set", "dev/EMPTY"], "", "the value is empty"),
     ] {
-        let out = cli_with_input(&home, args, input)?;
+        let out = home.cli_with_input(&home.project, args, input)?;
         assert!(!out.status.success(), "{args:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains(said),
@@ -578,23 +564,12 @@ async fn init_sets_up_a_project_the_agent_can_use() -> Result<()> {
     }
 
     // The first hour: a secret added, and an agent started here sees it.
-    let set = home
-        .command(&bin("agent-vault"))
-        .args(["set", "local/DATABASE_URL"])
-        .current_dir(&app)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    {
-        use std::io::Write;
-        let mut set = set;
-        set.stdin
-            .take()
-            .map(|mut i| i.write_all(b"postgres://first-hour\n"))
-            .transpose()?;
-        assert!(set.wait_with_output()?.status.success());
-    }
+    let set = home.cli_with_input(
+        &app,
+        &["set", "local/DATABASE_URL"],
+        "postgres://first-hour\n",
+    )?;
+    assert!(set.status.success());
     let _daemon = home.start_daemon()?;
     let agent = Agent::start_in(&home, &app).await?;
     let text = agent.call("list_secrets", json!({})).await?.text();

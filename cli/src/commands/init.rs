@@ -23,11 +23,22 @@ pub enum Kind {
     OnePassword,
 }
 
+#[derive(Debug, clap::Args)]
 pub struct Options {
+    /// Where the secrets live (asked on a terminal; default env).
+    #[arg(long = "type", value_name = "TYPE")]
     pub kind: Option<Kind>,
+    /// The vault's name, as the agent will ask for it.
+    #[arg(long, default_value = "local")]
     pub vault: String,
+    /// The env file, in this directory.
+    #[arg(long, default_value = ".env.secrets")]
     pub file: String,
+    /// Minutes an approval lasts (0: ask every time).
+    #[arg(long, default_value_t = 0.0)]
     pub ttl: f64,
+    /// Replace an existing agent-vault.config.json (a backup is kept).
+    #[arg(long)]
     pub force: bool,
 }
 
@@ -78,16 +89,8 @@ fn ask(question: &str) -> anyhow::Result<String> {
     Ok(answer.trim().to_string())
 }
 
-fn valid_vault_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
 pub async fn run(out: Out, o: Options) -> anyhow::Result<()> {
-    if !valid_vault_name(&o.vault) {
+    if !agent_vault_proto::project::valid_vault_name(&o.vault) {
         bail!("--vault: expected 1 to 64 letters, digits, '_', '-' or '.'");
     }
     if o.file.is_empty() || Path::new(&o.file).is_absolute() || o.file.contains("..") {

@@ -11,12 +11,23 @@ use anyhow::Context;
 use crate::mcp_clients::{Client, ENTRY, Scope};
 use crate::output::Out;
 
+#[derive(Debug, clap::Args)]
 pub struct Options {
+    /// The MCP client.
     pub client: Client,
+    /// Merge the entry into the client's file.
+    #[arg(long, conflicts_with = "uninstall")]
     pub install: bool,
+    /// Take the entry out of the client's file.
+    #[arg(long)]
     pub uninstall: bool,
+    /// The project's file in this directory (such as .mcp.json or
+    /// .vscode/mcp.json) instead of the user's.
+    #[arg(long)]
     pub project: bool,
-    /// Replace a prototype entry without asking.
+    /// Replace an entry that runs the prototype (npx agent-vault) without
+    /// asking.
+    #[arg(long, requires = "install")]
     pub replace_prototype: bool,
 }
 

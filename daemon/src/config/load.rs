@@ -64,14 +64,6 @@ fn resolve(value: &str, field: &str, file: &Path, env: EnvLookup<'_>) -> Option<
     }
 }
 
-fn valid_vault_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
 /// Loads and validates one config file. `path` should already be absolute.
 pub fn load_config(path: &Path, env: EnvLookup<'_>) -> Result<ProjectConfig, ConfigError> {
     let file = std::fs::canonicalize(path).map_err(|cause| ConfigError::Read {
@@ -99,7 +91,7 @@ pub fn parse_config(
 
     let mut vaults = std::collections::BTreeMap::new();
     for (name, v) in raw.vaults {
-        if !valid_vault_name(&name) {
+        if !agent_vault_proto::project::valid_vault_name(&name) {
             return Err(invalid(
                 file,
                 format!("vaults.{name}"),
