@@ -320,7 +320,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 /// Not longer: a shim that started this daemon is waiting to tell the
 /// agent why it could not start.
 async fn bind_approval_port(port: u16) -> std::io::Result<tokio::net::TcpListener> {
-    let deadline = std::time::Instant::now() + socket::WATCH_EVERY + Duration::from_millis(1500);
+    let deadline = std::time::Instant::now() + socket::WATCH_EVERY + Duration::from_secs(1);
     let mut told = false;
     loop {
         match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use agent_vault_proto::client::{self, ConnectError, Connection};
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a daemon that stopped at start is given for another one (one
+/// that won the race to start) to answer instead.
+const START_RACE_GRACE: Duration = Duration::from_millis(500);
 
 /// The agent-vaultd beside this executable, else the one on PATH.
 fn daemon_binary() -> PathBuf {
@@ -153,12 +156,21 @@ pub async fn connect_or_start(socket: &Path) -> Result<Connection, ConnectError>
     })?;
     let started = Instant::now();
     let mut delay = Duration::from_millis(20);
+    let mut failed: Option<(Instant, ConnectError)> = None;
     loop {
         match client::connect(socket, "shim").await {
             Err(ConnectError::NotRunning { .. }) if started.elapsed() < START_TIMEOUT => {
-                // Stopped already: say why now rather than at the time-out.
-                if let Some(failed) = daemon.failure() {
-                    return Err(failed);
+                // Stopped already: say why soon rather than at the time-out.
+                // Not at once: it may have stopped because another shim's
+                // daemon, still starting, took the socket first.
+                if failed.is_none() {
+                    failed = daemon.failure().map(|e| (Instant::now(), e));
+                }
+                if let Some((at, _)) = &failed
+                    && at.elapsed() >= START_RACE_GRACE
+                    && let Some((_, e)) = failed.take()
+                {
+                    return Err(e);
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_millis(250));
