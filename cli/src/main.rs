@@ -143,6 +143,16 @@ enum Command {
   agent-vault mcp-config cursor --install --project   (.cursor/mcp.json here)
   agent-vault mcp-config codex                        (print the TOML to paste)")]
     McpConfig(commands::mcp_config::Options),
+    /// Check that everything is in place: the daemon, its files, the
+    /// config, every vault's backend, how a phone reaches the page, devices,
+    /// the service and your MCP clients; each problem with its fix (exit
+    /// status 1 when any check fails).
+    Doctor,
+    /// Check a config file: `config check [FILE]`.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Paired approver devices, or `devices revoke ID` to unpair one.
     Devices {
         #[command(subcommand)]
@@ -156,6 +166,16 @@ enum DevicesAction {
     Revoke {
         /// The device's id (from `agent-vault devices`).
         id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Read a config as agent-vaultd would and say whether it is valid and
+    /// every env: reference in it is set (exit status 1 if not).
+    Check {
+        /// The file; without it, the one agent-vaultd would find from here.
+        file: Option<PathBuf>,
     },
 }
 
@@ -192,6 +212,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Add { target } => {
             return commands::set::run(out, &target, true).map(|()| ExitCode::SUCCESS);
         }
+        Command::Doctor => return commands::doctor::run(out).await.map(exit_status),
+        Command::Config {
+            action: ConfigAction::Check { file },
+        } => return commands::config::run(out, file).map(exit_status),
         _ => {}
     }
     let socket = agent_vault_proto::paths::socket_path()?;
@@ -257,9 +281,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::McpConfig(_)
         | Command::Set { .. }
         | Command::Add { .. }
+        | Command::Doctor
+        | Command::Config { .. }
         | Command::Init(_) => Ok(()),
     }
     .map(|()| ExitCode::SUCCESS)
+}
+
+/// Success, or exit status 1 for a check that found a problem (already
+/// said).
+fn exit_status(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Output into a closed pipe (`agent-vault status | head -1`) ends the

@@ -230,6 +230,29 @@ impl Client {
         Ok(root.to_string())
     }
 
+    /// The command our entry runs, if the file has our entry.
+    pub fn our_command(self, text: &str) -> Result<Option<String>, String> {
+        if self.toml() {
+            let doc: toml_edit::DocumentMut = text.parse().map_err(|e| toml_error(&e))?;
+            let entry = doc.get("mcp_servers").and_then(|t| t.get(ENTRY));
+            return Ok(entry.map(|e| {
+                e.get("command")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            }));
+        }
+        let v = parse_json(text)?;
+        Ok(v.get(self.servers_key())
+            .and_then(|s| s.get(ENTRY))
+            .map(|e| {
+                e.get("command")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            }))
+    }
+
     /// `text` without our entry (the rest byte for byte); `None` when it
     /// has none.
     pub fn uninstall(self, text: &str) -> Result<Option<String>, String> {

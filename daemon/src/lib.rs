@@ -11,6 +11,7 @@ pub mod anchoring;
 pub mod attempts;
 pub mod audit;
 pub mod broker;
+pub mod check;
 pub mod clock;
 pub mod command_line;
 pub mod config;

@@ -12,9 +12,32 @@ struct Args {
     /// ./agent-vault.config.json, ~/.agent-vault.config.json).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Check the config (--config's, or the one the search finds from
+    /// here) and print what was found as JSON, without starting: for
+    /// `agent-vault config check` and `agent-vault doctor`. Exit 1 when it
+    /// has a problem.
+    #[arg(long)]
+    check_config: bool,
     /// More logging (-v: debug, -vv: trace). AGENT_VAULT_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+fn check_config(given: Option<&std::path::Path>) -> std::process::ExitCode {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let report = agent_vaultd::check::run(given, &cwd);
+    match serde_json::to_string_pretty(&report) {
+        Ok(json) => println!("{json}"),
+        Err(e) => {
+            eprintln!("agent-vaultd: cannot write the report: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    if report.ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
 
 fn quiet(d: &str) -> tracing_subscriber::filter::Directive {
@@ -24,6 +47,9 @@ fn quiet(d: &str) -> tracing_subscriber::filter::Directive {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.check_config {
+        return check_config(args.config.as_deref());
+    }
     let default = match args.verbose {
         0 => "info",
         1 => "debug",

@@ -59,6 +59,17 @@ pub fn socket_path_with(env: EnvFn<'_>) -> Result<PathBuf, PathError> {
     Ok(state_dir_with(env)?.join("agent-vault.sock"))
 }
 
+/// One of Agent Vault's programs (`agent-vaultd`, `agent-vault-mcp`): the
+/// one installed beside the running program, as an absolute path, else
+/// the bare name for a PATH search.
+pub fn sibling_program(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 pub fn state_dir() -> Result<PathBuf, PathError> {
     state_dir_with(&process_env)
 }

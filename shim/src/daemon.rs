@@ -14,11 +14,7 @@ const START_RACE_GRACE: Duration = Duration::from_millis(500);
 
 /// The agent-vaultd beside this executable, else the one on PATH.
 fn daemon_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("agent-vaultd")))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("agent-vaultd"))
+    agent_vault_proto::paths::sibling_program("agent-vaultd")
 }
 
 /// Variables a daemon started by the shim keeps: where its files are,

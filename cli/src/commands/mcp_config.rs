@@ -34,11 +34,9 @@ pub struct Options {
 /// The agent-vault-mcp to run: the one beside this program (made
 /// absolute: GUI clients start servers with a short PATH), else the name.
 fn shim_command() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("agent-vault-mcp")))
-        .filter(|p| p.is_file())
-        .map_or_else(|| "agent-vault-mcp".into(), |p| p.display().to_string())
+    agent_vault_proto::paths::sibling_program("agent-vault-mcp")
+        .display()
+        .to_string()
 }
 
 fn the_file(client: Client, project: bool) -> anyhow::Result<PathBuf> {

@@ -3,7 +3,9 @@
 
 pub mod approve;
 pub mod audit;
+pub mod config;
 pub mod devices;
+pub mod doctor;
 pub mod get;
 pub mod grants;
 pub mod init;

@@ -377,6 +377,12 @@ impl Provider {
         Ok(self.list_cached().await?.0)
     }
 
+    /// Asks the backend for its names now, past the cache (within the
+    /// time-out): how many it has, or why it cannot answer.
+    pub async fn check(&self) -> Result<usize, ProviderError> {
+        Ok(self.list_fresh().await?.len())
+    }
+
     /// What the person should know about the vault though it works (an
     /// env file that does not exist yet, or that others can read).
     pub fn notice(&self) -> Option<String> {

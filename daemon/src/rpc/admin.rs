@@ -153,6 +153,7 @@ impl Admin for AdminService {
             .collect();
         let devices = device_infos(s);
         let grants = s.grants().active(now).iter().map(grant_info).collect();
+        let own = s.project(&s.default_project);
         Ok(Response::new(pb::StatusReply {
             version: agent_vault_proto::VERSION.into(),
             protocol: agent_vault_proto::PROTOCOL_VERSION,
@@ -172,7 +173,47 @@ impl Admin for AdminService {
             socket_path: s.paths.socket.display().to_string(),
             agent_uids: sorted(&s.agent_uids),
             admin_uids: sorted(&s.admin_uids),
+            webhooks: own.as_ref().map_or(0, |p| p.config.webhooks.len() as u32),
+            config_path: own
+                .as_ref()
+                .map(|p| p.config.path.display().to_string())
+                .unwrap_or_default(),
         }))
+    }
+
+    async fn check_vaults(
+        &self,
+        _req: Request<pb::CheckVaultsRequest>,
+    ) -> Result<Response<pb::CheckVaultsReply>, Status> {
+        let projects = self.0.all_projects();
+        let checks = projects.iter().flat_map(|p| {
+            p.config.vaults.values().map(move |v| async move {
+                let mut check = pb::VaultCheck {
+                    name: v.name.clone(),
+                    config_path: p.config.path.display().to_string(),
+                    kind: v.settings.kind().into(),
+                    ..Default::default()
+                };
+                let Some(provider) = p.providers.get(&v.name) else {
+                    check.error = "this vault has no backend loaded".into();
+                    return check;
+                };
+                check.location = provider.location();
+                let started = std::time::Instant::now();
+                match provider.check().await {
+                    Ok(n) => {
+                        check.ok = true;
+                        check.names = n as u32;
+                    }
+                    Err(e) => check.error = e.to_string(),
+                }
+                check.elapsed_ms = started.elapsed().as_millis() as u32;
+                check.notice = provider.notice().unwrap_or_default();
+                check
+            })
+        });
+        let vaults = futures_util::future::join_all(checks).await;
+        Ok(Response::new(pb::CheckVaultsReply { vaults }))
     }
 
     async fn pending(
