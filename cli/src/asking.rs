@@ -19,7 +19,7 @@ impl Asking {
     /// Opens a session for the project config found from `cwd`.
     pub async fn open(mut agent: AgentClient<Channel>, cwd: &Path) -> anyhow::Result<Self> {
         let registration =
-            agent_vault_proto::project::registration(cwd).map_err(anyhow::Error::msg)?;
+            agent_vault_proto::project::registration(cwd, &[]).map_err(anyhow::Error::msg)?;
         let reply = agent
             .open_session(pb::OpenSessionRequest {
                 mcp_client_name: "agent-vault (command line)".into(),

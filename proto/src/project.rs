@@ -45,6 +45,23 @@ pub fn find_config(env: EnvFn<'_>, cwd: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// The project config for a session whose MCP client named `roots` (its
+/// workspace folders): `AGENT_VAULT_CONFIG`, then the working directory's
+/// file, then the first root holding one, then the user-wide files. A
+/// client may start its servers in `/` or the home directory; its roots
+/// say where the project is.
+pub fn find_config_with_roots(env: EnvFn<'_>, cwd: &Path, roots: &[PathBuf]) -> Option<PathBuf> {
+    if env("AGENT_VAULT_CONFIG").is_some() || cwd.join(CONFIG_FILE_NAME).is_file() {
+        return find_config(env, cwd);
+    }
+    roots
+        .iter()
+        .filter(|r| r.is_absolute())
+        .map(|r| r.join(CONFIG_FILE_NAME))
+        .find(|p| p.is_file())
+        .or_else(|| find_config(env, cwd))
+}
+
 /// The prototype's set-up without a config file: `AGENT_VAULT_PROVIDER`
 /// (`env` or `1password`) in the MCP server's environment gives the
 /// session one vault, "default", with `AGENT_VAULT_ENV_FILE` (default
@@ -128,7 +145,7 @@ pub fn referenced_env_names(text: &str) -> Vec<String> {
 
 /// The project config a client (the shim, `agent-vault run`) registers,
 /// read with the caller's own rights (the daemon never opens it): found
-/// from `cwd`, its path made absolute with every link resolved, its text,
+/// from `cwd` and the MCP client's `roots` ([`find_config_with_roots`]), its path made absolute with every link resolved, its text,
 /// and the values of the env: names it references, from the caller's
 /// environment.
 pub struct Registration {
@@ -137,7 +154,7 @@ pub struct Registration {
     pub env: HashMap<String, String>,
 }
 
-pub fn registration(cwd: &Path) -> Result<Registration, String> {
+pub fn registration(cwd: &Path, roots: &[PathBuf]) -> Result<Registration, String> {
     let env_of = |text: &str| {
         referenced_env_names(text)
             .into_iter()
@@ -145,7 +162,7 @@ pub fn registration(cwd: &Path) -> Result<Registration, String> {
             .collect()
     };
     let process_env = &crate::paths::process_env;
-    let Some(found) = find_config(process_env, cwd) else {
+    let Some(found) = find_config_with_roots(process_env, cwd, roots) else {
         // The prototype's set-up by environment variables, if any.
         return match config_from_env(process_env, cwd) {
             None => Ok(Registration {
@@ -197,6 +214,35 @@ mod tests {
         assert_eq!(find_config(&env, &cwd), Some(dotfile));
         std::fs::write(cwd.join(CONFIG_FILE_NAME), "{}")?;
         assert_eq!(find_config(&env, &cwd), Some(cwd.join(CONFIG_FILE_NAME)));
+        std::fs::remove_dir_all(&dir)
+    }
+
+    #[test]
+    fn a_clients_root_comes_after_the_working_directory_and_before_home() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("av-roots-{}", std::process::id()));
+        let (home, root, other) = (dir.join("home"), dir.join("root"), dir.join("other"));
+        for d in [&home, &root, &other] {
+            std::fs::create_dir_all(d)?;
+        }
+        let dotfile = home.join(".agent-vault.config.json");
+        std::fs::write(&dotfile, "{}")?;
+        let home_var = home.clone().into_os_string();
+        let env = move |k: &str| (k == "HOME").then(|| home_var.clone());
+        let roots = [PathBuf::from("relative"), other.clone(), root.clone()];
+        // No root holds one: the user's.
+        assert_eq!(find_config_with_roots(&env, &home, &roots), Some(dotfile));
+        // The first root that holds one, though started in the home directory.
+        std::fs::write(root.join(CONFIG_FILE_NAME), "{}")?;
+        assert_eq!(
+            find_config_with_roots(&env, &home, &roots),
+            Some(root.join(CONFIG_FILE_NAME))
+        );
+        // The working directory's own comes first.
+        std::fs::write(other.join(CONFIG_FILE_NAME), "{}")?;
+        assert_eq!(
+            find_config_with_roots(&env, &root, &roots),
+            Some(root.join(CONFIG_FILE_NAME))
+        );
         std::fs::remove_dir_all(&dir)
     }
 

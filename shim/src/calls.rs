@@ -88,8 +88,11 @@ pub async fn list(
         }
     }
     if out.is_empty() {
-        out =
-            "No vaults are configured. Ask the user to add one to agent-vault.config.json.".into();
+        out = "No vaults are configured. Ask the user to add one to agent-vault.config.json.\n"
+            .into();
+    }
+    if let Some(config) = link.config().await {
+        out.push_str(&format!("\nConfig: {config}\n"));
     }
     Ok(CallToolResult::success(vec![ContentBlock::text(out)]))
 }

@@ -3,7 +3,8 @@
 //! project config this shim found, kept alive by a watch stream, and
 //! opened again when the daemon restarted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use agent_vault_proto::client::{ConnectError, Connection};
 use agent_vault_proto::pb::{self, agent_client::AgentClient};
@@ -20,6 +21,61 @@ use crate::results::{Failure, status_result, text_error, unreachable_msg};
 struct Open {
     agent: AgentClient<Transport>,
     session_id: String,
+    /// Which config the session uses, said with every list.
+    config: String,
+}
+
+/// How long a client that offers roots has to name them.
+const ROOTS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The client's workspace folders, when it offers roots (file:// URIs
+/// only), else none. Roots are deprecated in MCP's newest draft
+/// (SEP-2577), but they are how today's clients name their workspace.
+#[allow(deprecated)]
+async fn client_roots(ctx: &RequestContext<RoleServer>) -> Vec<PathBuf> {
+    let offers = ctx
+        .peer
+        .peer_info()
+        .is_some_and(|info| info.capabilities.roots.is_some());
+    if !offers {
+        return Vec::new();
+    }
+    match tokio::time::timeout(ROOTS_TIMEOUT, ctx.peer.list_roots()).await {
+        Ok(Ok(list)) => list
+            .roots
+            .iter()
+            .filter_map(|r| url::Url::parse(&r.uri).ok()?.to_file_path().ok())
+            .collect(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "the MCP client did not list its roots");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::warn!("the MCP client did not list its roots within 2 s");
+            Vec::new()
+        }
+    }
+}
+
+/// Which config a session uses, in words for the agent and its user.
+fn config_words(path: &str, cwd: &Path, roots: &[PathBuf]) -> String {
+    if !path.is_empty() {
+        let dir = Path::new(path).parent();
+        let same = |d: &Path| std::fs::canonicalize(d).ok().as_deref() == dir;
+        let from_root = !same(cwd) && roots.iter().any(|r| same(r));
+        return if from_root {
+            format!("{path} (found in the MCP client's workspace folder)")
+        } else {
+            path.to_string()
+        };
+    }
+    let mut looked = vec![cwd.display().to_string()];
+    looked.extend(roots.iter().map(|r| r.display().to_string()));
+    format!(
+        "agent-vaultd's own (no {} in {})",
+        agent_vault_proto::project::CONFIG_FILE_NAME,
+        looked.join(", ")
+    )
 }
 
 /// The daemon connection and session, shared by the shim's calls.
@@ -57,8 +113,10 @@ impl DaemonLink {
                 })?;
         let client: Option<Implementation> = ctx.client_info();
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-        let registration = agent_vault_proto::project::registration(&cwd)
+        let roots = client_roots(ctx).await;
+        let registration = agent_vault_proto::project::registration(&cwd, &roots)
             .map_err(|e| Failure::Tool(text_error(e)))?;
+        let config = config_words(&registration.path, &cwd, &roots);
         let reply = agent
             .open_session(pb::OpenSessionRequest {
                 mcp_client_name: client.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
@@ -87,8 +145,14 @@ impl DaemonLink {
         *guard = Some(Open {
             agent: agent.clone(),
             session_id: reply.session_id.clone(),
+            config,
         });
         Ok((agent, reply.session_id))
+    }
+
+    /// Which config the open session uses.
+    pub async fn config(&self) -> Option<String> {
+        self.open.lock().await.as_ref().map(|o| o.config.clone())
     }
 
     async fn forget(&self) {

@@ -18,7 +18,9 @@ Usage: agent-vault-mcp [--help | --version]
 
 Environment:
   AGENT_VAULT_CONFIG  the project config (default: ./agent-vault.config.json,
-                      then ~/.agent-vault.config.json, then
+                      then the one in the MCP client's first workspace
+                      folder (roots) that has one, then
+                      ~/.agent-vault.config.json, then
                       ~/.config/agent-vault/config.json)
   AGENT_VAULT_HOME    agent-vaultd's state directory (and its socket)
   AGENT_VAULT_SOCKET  the daemon's socket, if elsewhere

@@ -18,19 +18,32 @@ use serde_json::Value;
 
 use crate::home::{Home, bin};
 
-/// The MCP client side of a test: declares itself as "e2e-agent" and keeps
-/// the progress messages it receives.
+/// The MCP client side of a test: declares itself as "e2e-agent", keeps
+/// the progress messages it receives, and offers `roots` (file:// URIs)
+/// when it has any.
 #[derive(Clone, Default)]
 pub struct TestClient {
     pub progress: Arc<Mutex<Vec<String>>>,
+    pub roots: Vec<String>,
 }
 
+#[allow(deprecated)]
 impl ClientHandler for TestClient {
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::default(),
-            Implementation::new("e2e-agent", "1.2.3"),
-        )
+        let mut capabilities = ClientCapabilities::default();
+        if !self.roots.is_empty() {
+            capabilities.roots = Some(Default::default());
+        }
+        ClientConfig::new(capabilities, Implementation::new("e2e-agent", "1.2.3"))
+    }
+
+    async fn list_roots(
+        &self,
+        _context: rmcp::service::RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ListRootsResult, rmcp::ErrorData> {
+        Ok(rmcp::model::ListRootsResult::new(
+            self.roots.iter().map(rmcp::model::Root::new).collect(),
+        ))
     }
 
     async fn on_progress(
@@ -87,11 +100,22 @@ impl Agent {
 
     /// Drives a shim started by `cmd` (which may set its uid, env, …).
     pub async fn spawn(cmd: tokio::process::Command) -> Result<Self> {
+        Self::spawn_with_roots(cmd, Vec::new()).await
+    }
+
+    /// [`Agent::spawn`] with a client that offers these roots.
+    pub async fn spawn_with_roots(
+        cmd: tokio::process::Command,
+        roots: Vec<String>,
+    ) -> Result<Self> {
         let transport = TokioChildProcess::builder(cmd)
             .stderr(Stdio::inherit())
             .spawn()?
             .0;
-        let client = TestClient::default();
+        let client = TestClient {
+            roots,
+            ..Default::default()
+        };
         let service = client.clone().serve(transport).await?;
         Ok(Self { service, client })
     }

@@ -596,3 +596,55 @@ async fn init_sets_up_a_project_the_agent_can_use() -> Result<()> {
     assert!(!team.join(".env.secrets").exists() && !team.join(".gitignore").exists());
     Ok(())
 }
+
+/// A client that starts its servers in the home directory (as desktop
+/// clients do) but names its workspace folder as a root: the shim uses the
+/// project's config there, and says which config it uses.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shim_finds_the_project_config_through_the_clients_roots() -> Result<()> {
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    let app = home.dir.path().join("my app");
+    std::fs::create_dir(&app)?;
+    std::fs::write(
+        app.join("agent-vault.config.json"),
+        r#"{"vaults": {"app": {"type": "env", "file": ".env.app"}}}"#,
+    )?;
+    std::fs::write(app.join(".env.app"), "APP_TOKEN=app-token-value\n")?;
+    std::fs::set_permissions(app.join(".env.app"), std::fs::Permissions::from_mode(0o600))?;
+    let start = |roots: Vec<String>| {
+        let mut cmd = tokio::process::Command::from(home.command(&bin("agent-vault-mcp")));
+        cmd.current_dir(home.dir.path());
+        Agent::spawn_with_roots(cmd, roots)
+    };
+
+    // Without roots: the daemon's own config, said so.
+    let agent = start(Vec::new()).await?;
+    let text = agent.call("list_secrets", json!({})).await?.text();
+    assert!(text.contains("[dev]") && !text.contains("[app]"), "{text}");
+    assert!(
+        text.contains("Config: agent-vaultd's own (no agent-vault.config.json in "),
+        "{text}"
+    );
+    agent.stop().await;
+
+    // With the workspace folder as a root (its URI percent-encoded).
+    let uri = format!("file://{}", app.display()).replace(' ', "%20");
+    let agent = start(vec!["https://example.com/not-a-folder".into(), uri]).await?;
+    let text = agent.call("list_secrets", json!({})).await?.text();
+    assert!(
+        text.contains("[app]") && text.contains("APP_TOKEN"),
+        "{text}"
+    );
+    assert!(!text.contains("[dev]"), "{text}");
+    let config = std::fs::canonicalize(app.join("agent-vault.config.json"))?;
+    assert!(
+        text.contains(&format!(
+            "Config: {} (found in the MCP client's workspace folder)",
+            config.display()
+        )),
+        "{text}"
+    );
+    agent.stop().await;
+    Ok(())
+}
