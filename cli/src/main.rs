@@ -148,6 +148,12 @@ enum Command {
     /// the service and your MCP clients; each problem with its fix (exit
     /// status 1 when any check fails).
     Doctor,
+    /// Stop agent-vaultd as SIGTERM would (pending requests cancelled, the
+    /// log flushed) and wait until it has ended.
+    Stop,
+    /// Show the log of an agent-vaultd an agent started (its state
+    /// directory's agent-vaultd.log), or say where its log is.
+    Logs(commands::logs::Options),
     /// Check a config file: `config check [FILE]`.
     Config {
         #[command(subcommand)]
@@ -213,6 +219,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return commands::set::run(out, &target, true).map(|()| ExitCode::SUCCESS);
         }
         Command::Doctor => return commands::doctor::run(out).await.map(exit_status),
+        Command::Stop => return commands::stop::run(out).await.map(|()| ExitCode::SUCCESS),
+        Command::Logs(o) => return commands::logs::run(o).await.map(|()| ExitCode::SUCCESS),
         Command::Config {
             action: ConfigAction::Check { file },
         } => return commands::config::run(out, file).map(exit_status),
@@ -282,6 +290,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Set { .. }
         | Command::Add { .. }
         | Command::Doctor
+        | Command::Stop
+        | Command::Logs(_)
         | Command::Config { .. }
         | Command::Init(_) => Ok(()),
     }

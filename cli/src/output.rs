@@ -54,6 +54,27 @@ fn span(ms: i64) -> String {
     }
 }
 
+/// A moment (unix milliseconds) in the person's local time, with its
+/// zone: `2026-12-06 11:00:03 CET`.
+pub fn local_time(ms: i64) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S %Z")
+            .to_string(),
+        Err(_) => ms.to_string(),
+    }
+}
+
+/// An ISO 8601 timestamp in UTC (the audit log's) in local time, as
+/// [`local_time`] writes it; as given if it does not parse.
+pub fn local_iso(timestamp: &str) -> String {
+    match timestamp.parse::<jiff::Timestamp>() {
+        Ok(t) => local_time(t.as_millisecond()),
+        Err(_) => timestamp.to_string(),
+    }
+}
+
 pub fn op(o: i32) -> &'static str {
     match pb::Operation::try_from(o) {
         Ok(pb::Operation::Write) => "WRITE",
@@ -86,5 +107,23 @@ mod tests {
         assert_eq!(left(now + 41_500), "42s");
         assert_eq!(left(now + 184_200), "3m 05s");
         assert_eq!(left(now + 7_800_000 - 500), "2h 10m");
+    }
+
+    #[test]
+    fn local_times_carry_their_zone() {
+        // The system's zone; UTC on a machine without one.
+        let shown = local_iso("2026-12-06T10:00:03.120Z");
+        let parts: Vec<&str> = shown.split(' ').collect();
+        assert_eq!(parts.len(), 3, "{shown}");
+        assert!(
+            parts[0].starts_with("2026-12-0") && parts[1].ends_with(":03"),
+            "{shown}"
+        );
+        assert!(!parts[2].is_empty(), "{shown}");
+        assert_eq!(local_iso("not a time"), "not a time");
+        assert_eq!(
+            local_time(1_796_551_203_120),
+            local_iso("2026-12-06T10:00:03.120Z")
+        );
     }
 }

@@ -238,6 +238,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         approval_base: RwLock::new(tunnel.base_url.clone()),
         tunnel: RwLock::new(tunnel.description.clone()),
         shutdown,
+        stop: CancellationToken::new(),
         webhooks_queued,
     }));
 
@@ -283,6 +284,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 
     tokio::select! {
         () = wait_for_signal(&state.shutdown) => {}
+        () = state.stop.cancelled() => {}
         gone = socket::until_gone(&watched, socket::WATCH_EVERY) => tracing::warn!(
             path = %gone.display(),
             "removed or replaced under the running daemon (was the state directory deleted?); shutting down"
@@ -425,6 +427,7 @@ pub fn ephemeral_state(
         approval_base: RwLock::new(base.into()),
         tunnel: RwLock::new("none: ephemeral state".into()),
         shutdown,
+        stop: CancellationToken::new(),
         webhooks_queued,
     }));
     Ok((state, writer))

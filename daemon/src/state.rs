@@ -98,6 +98,8 @@ pub struct Inner {
     pub approval_base: RwLock<String>,
     pub tunnel: RwLock<String>,
     pub shutdown: CancellationToken,
+    /// Asked to stop (`agent-vault stop`): the same path as SIGTERM.
+    pub stop: CancellationToken,
     pub webhooks_queued: Arc<Notify>,
 }
 

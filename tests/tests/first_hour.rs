@@ -648,3 +648,50 @@ async fn the_shim_finds_the_project_config_through_the_clients_roots() -> Result
     agent.stop().await;
     Ok(())
 }
+
+/// Every `--json` output uses one key style (camelCase), so scripts need
+/// not guess.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_json_output_has_camel_case_keys() -> Result<()> {
+    fn keys(v: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, v) in o {
+                    if k.contains('_') || k.contains('-') || k.starts_with(char::is_uppercase) {
+                        bad.push(format!("{path}.{k}"));
+                    }
+                    keys(v, &format!("{path}.{k}"), bad);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, path, bad)),
+            _ => {}
+        }
+    }
+    let home = Home::new()?;
+    let daemon = home.start_daemon()?;
+    // A device and an audit row to show.
+    let _approver = Approver::pair(&home, &daemon.base_url).await?;
+    let mut bad = Vec::new();
+    let mut seen_rows = 0;
+    for args in [
+        &["status"][..],
+        &["pending"],
+        &["grants"],
+        &["audit"],
+        &["audit", "verify"],
+        &["devices"],
+        &["config", "check"],
+        &["mcp-config", "cursor"],
+    ] {
+        let v = home.cli_json(args)?;
+        if args == ["audit"] {
+            seen_rows = v.as_array().map_or(0, Vec::len);
+        }
+        keys(&v, &args.join(" "), &mut bad);
+    }
+    let doctor = home.cli(&["doctor", "--json"])?;
+    keys(&serde_json::from_slice(&doctor.stdout)?, "doctor", &mut bad);
+    assert!(seen_rows > 0, "no audit row to look at");
+    assert!(bad.is_empty(), "keys not in camelCase: {bad:?}");
+    Ok(())
+}

@@ -223,10 +223,49 @@ async fn the_shim_starts_a_daemon_when_none_runs() -> Result<()> {
         home.cli_json(&["status"])?["pid"].as_i64(),
         Some(pid as i64)
     );
+    // Its log is the state directory's, which `agent-vault logs` shows.
+    let logs = home.cli(&["logs", "-n", "50"])?;
+    let shown = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.status.success() && shown.contains("ready: socket"),
+        "{shown}"
+    );
+    let two = home.cli(&["logs", "-n", "2"])?;
+    assert_eq!(String::from_utf8_lossy(&two.stdout).lines().count(), 2);
+    // `agent-vault stop` ends it, and returns once it has ended.
+    let out = home.cli(&["stop"])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("agent-vaultd (pid {pid}) stopped.")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!home.socket().exists());
+    let log = std::fs::read_to_string(home.state.join("agent-vaultd.log"))?;
+    assert!(log.contains("asked to stop (agent-vault stop)"), "{log}");
+    let again = home.cli(&["stop"])?;
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("agent-vaultd is not running"));
     drop(stop);
-    poll(Duration::from_secs(10), || {
-        (!home.socket().exists()).then_some(())
-    })?;
+    Ok(())
+}
+
+#[test]
+fn logs_says_where_the_log_is_when_there_is_no_file() -> Result<()> {
+    let home = Home::new()?;
+    let out = home.cli(&["logs"])?;
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("agent-vaultd.log: agent-vaultd writes it only when an agent started it")
+            && said.contains("journalctl --user -u agent-vault"),
+        "{said}"
+    );
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Admin;
 use crate::anchors;
-use crate::output::Out;
+use crate::output::{Out, local_iso};
 
 pub async fn list(admin: &mut Admin, out: Out, limit: u32) -> anyhow::Result<()> {
     let rows = admin
@@ -15,16 +15,16 @@ pub async fn list(admin: &mut Admin, out: Out, limit: u32) -> anyhow::Result<()>
         .await?
         .into_inner()
         .rows;
-    let value = json!(rows.iter().map(|r| json!({"id": r.id, "timestamp": r.timestamp, "secret_name": r.secret_name,
-        "reason": r.reason, "action": r.action, "scope": r.scope, "ttl_expires_at": r.ttl_expires_at,
-        "vault": r.vault, "request_id": r.request_id, "requester": r.requester, "device_id": r.device_id,
+    let value = json!(rows.iter().map(|r| json!({"id": r.id, "timestamp": r.timestamp, "secretName": r.secret_name,
+        "reason": r.reason, "action": r.action, "scope": r.scope, "ttlExpiresAt": r.ttl_expires_at,
+        "vault": r.vault, "requestId": r.request_id, "requester": r.requester, "deviceId": r.device_id,
         "operation": r.operation})).collect::<Vec<_>>());
     out.emit(value, || {
         for r in &rows {
             println!(
                 "{:>6} {} {:<13} {:<5} {}/{} {}",
                 r.id,
-                r.timestamp,
+                local_iso(&r.timestamp),
                 r.action,
                 r.operation,
                 r.vault,

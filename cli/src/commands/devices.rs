@@ -4,7 +4,7 @@ use agent_vault_proto::pb;
 use serde_json::json;
 
 use super::Admin;
-use crate::output::{Out, left, now_ms};
+use crate::output::{Out, ago, local_time};
 
 pub async fn list(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
     let d = admin
@@ -21,10 +21,11 @@ pub async fn list(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
         }
         for x in &d {
             println!(
-                "{}  {}  last seen {} ago",
+                "{}  {}  paired {}, last seen {} ago",
                 x.id,
                 x.label,
-                left(2 * now_ms() - x.last_seen_ms)
+                local_time(x.paired_at_ms),
+                ago(x.last_seen_ms)
             );
         }
     });

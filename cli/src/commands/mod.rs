@@ -9,12 +9,14 @@ pub mod doctor;
 pub mod get;
 pub mod grants;
 pub mod init;
+pub mod logs;
 pub mod mcp_config;
 pub mod pair;
 pub mod pending;
 pub mod run;
 pub mod set;
 pub mod status;
+pub mod stop;
 
 /// The admin service of agent-vaultd, over its socket.
 pub type Admin = agent_vault_proto::pb::admin_client::AdminClient<tonic::transport::Channel>;

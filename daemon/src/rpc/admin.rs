@@ -181,6 +181,15 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn stop(&self, req: Request<pb::StopRequest>) -> Result<Response<pb::StopReply>, Status> {
+        let peer = super::peer::peer_of(&req)?;
+        tracing::info!(uid = peer.uid, "asked to stop (agent-vault stop)");
+        self.0.stop.cancel();
+        Ok(Response::new(pb::StopReply {
+            pid: std::process::id(),
+        }))
+    }
+
     async fn check_vaults(
         &self,
         _req: Request<pb::CheckVaultsRequest>,
