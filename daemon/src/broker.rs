@@ -80,6 +80,23 @@ pub enum State {
 }
 
 impl State {
+    /// One word for the approval page's script (`/approve/{id}/state`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Recording { .. } => "recording",
+            State::Approved { .. } => "approved",
+            State::Written { .. } => "written",
+            State::WriteFailed { .. } => "write_failed",
+            State::Denied { .. } => "denied",
+            State::Expired => "expired",
+            State::Cancelled { .. } => "cancelled",
+            State::Delivered => "delivered",
+        }
+    }
+}
+
+impl State {
     /// Whether a waiter for `op` has its answer.
     pub fn settled(&self, op: Operation) -> bool {
         match self {

@@ -134,6 +134,17 @@ impl Approver {
             .form(&form)
             .send()
             .await?;
+        // A decision taken is answered with a redirect to the request's
+        // page (so a reload does not send it again): follow it.
+        if res.status() == 303 {
+            let to = res
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            return self.page(&to).await;
+        }
         Ok((res.status().as_u16(), res.text().await?))
     }
 }

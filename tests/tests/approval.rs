@@ -116,7 +116,9 @@ async fn list_then_get_with_paired_device_approval() -> Result<()> {
         "reason is escaped"
     );
     assert!(!html.contains("<script>"));
-    assert!(html.contains("The agent's own words"));
+    assert!(html.contains("Its reason, in its own words"));
+    // The question first: who wants what.
+    assert!(html.contains("<h1>e2e-agent wants <code>"), "{html}");
     assert!(html.contains(">READ<") && html.contains("e2e-agent 1.2.3"));
     assert!(
         html.contains(&home.project.display().to_string()),

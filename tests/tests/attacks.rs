@@ -350,7 +350,8 @@ async fn a_totp_vault_needs_a_fresh_code_and_refuses_a_replayed_one() -> Result<
         "wrong code"
     );
     let code = app.generate(now()).to_string();
-    assert_eq!(approve_with(id.clone(), Some(code.clone())).await?, 200);
+    // Taken: answered with a redirect to the request's page.
+    assert_eq!(approve_with(id.clone(), Some(code.clone())).await?, 303);
     let (r, agent) = call.finish().await?;
     assert_eq!(r.texts, ["other-secret-91c2"], "{r:?}");
 

@@ -1,12 +1,14 @@
 //! The approval card: a paired device looks at a request and approves or
 //! denies it with the form (an authenticator code where the vault needs
-//! one). Whether that is enough is `decisions::policy`'s call.
+//! one), answered with a redirect to the card; the card's script asks the
+//! request's state to follow a decision made elsewhere. Whether that is enough is `decisions::policy`'s call.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::auth::{PairedDevice, device};
 use super::pages;
@@ -93,15 +95,30 @@ pub(super) async fn approval_decide(
         code: &form.code,
     };
     match decisions::decide(&state, &id, approve, proof, window, now).await {
+        // Answered with the request's page, by its address: a reload shows
+        // the outcome instead of sending the form again.
         Ok((Decided::Final(req) | Decided::Partial { req, .. }, _)) => {
-            let csrf = state.devices.csrf(me.id(), &format!("approve:{}", req.id));
-            let passkey = passkey_view(&state, me.id());
-            page(
-                StatusCode::OK,
-                pages::approval(&req, &csrf, me.id(), now, &passkey),
-            )
+            Redirect::to(&format!("/approve/{}", req.id)).into_response()
         }
         Err(refusal) => refusal_page(&refusal),
+    }
+}
+
+/// The request's state and approvals so far, for the page's script: it
+/// loads the page again when they change (decided on another device or
+/// the terminal, expired, cancelled). A paired device's only.
+pub(super) async fn approval_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    _me: PairedDevice,
+) -> Response {
+    match state.broker.get(&id) {
+        Some(req) => Json(json!({
+            "state": req.state().as_str(),
+            "approvals": req.approved_by().len(),
+        }))
+        .into_response(),
+        None => request_not_found(),
     }
 }
 

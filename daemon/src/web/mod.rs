@@ -38,10 +38,12 @@ fn routes() -> Router<AppState> {
         .route("/static/app.css", get(assets::css))
         .route("/static/passkey.js", get(assets::passkey_js))
         .route("/static/device.js", get(assets::device_js))
+        .route("/static/request.js", get(assets::request_js))
         .route(
             "/approve/{id}",
             get(approval::approval_page).post(approval::approval_decide),
         )
+        .route("/approve/{id}/state", get(approval::approval_state))
         .route(
             "/pair/{token}",
             get(pairing::pair_page).post(pairing::pair_claim),

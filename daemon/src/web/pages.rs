@@ -42,6 +42,7 @@ fn page(title: &str, refresh: Option<u32>, script: bool, body: Markup) -> Markup
                 title { (title) " · Agent Vault" }
                 link rel="stylesheet" href="/static/app.css";
                 script src="/static/device.js" defer {}
+                script src="/static/request.js" defer {}
                 @if script {
                     script src="/static/passkey.js" defer {}
                 }
@@ -105,6 +106,45 @@ fn window_label(m: f64) -> String {
 /// passkeys it has, or why passkeys cannot work on this daemon.
 pub type PasskeyView = Result<usize, String>;
 
+/// A moment for the page: UTC as sent, shown in the device's own time zone
+/// by `/static/request.js`.
+pub fn when(ms: i64) -> Markup {
+    let iso = clock::iso(ms);
+    let shown = format!(
+        "{} {} UTC",
+        &iso[..10.min(iso.len())],
+        iso.get(11..19).unwrap_or("")
+    );
+    html! { time datetime=(iso) { (shown) } }
+}
+
+/// Who asks, as the person knows it: the MCP client's name without its
+/// version (as the client gives it), else "An agent".
+fn asker(mcp_client: &str) -> &str {
+    let name = match mcp_client.rsplit_once(' ') {
+        Some((name, version)) if version.starts_with(|c: char| c.is_ascii_digit()) => name,
+        _ => mcp_client,
+    };
+    if name.trim().is_empty() {
+        "An agent"
+    } else {
+        name
+    }
+}
+
+/// The question, in a line: "claude-code wants DATABASE_URL".
+fn question(req: &PendingApproval) -> Markup {
+    let what = match req.operation {
+        Operation::Read => " wants ",
+        Operation::Run => " wants to run a command with ",
+        Operation::Write => " wants to save ",
+    };
+    html! {
+        (asker(&req.session.requester.mcp_client)) (what)
+        @if req.names.len() == 1 { code { (req.names[0]) } } @else { (req.names.len()) " secrets" }
+    }
+}
+
 pub fn approval(
     req: &PendingApproval,
     csrf: &str,
@@ -117,21 +157,22 @@ pub fn approval(
     let approved_by = req.approved_by();
     let i_approved = approved_by.iter().any(|d| d == me);
     let requester = &req.session.requester;
+    let windows = window_choices(req.ttl_minutes);
     let body = html! {
-        h1 { "Secret access request " (badge(req.operation)) }
-        div.card {
-            div.row { span.k { "Vault" } span.v { code { (req.vault.name) } } }
-            div.row { span.k { "Project" } span.v.muted { (req.vault.config) } }
-            @if !req.location.is_empty() {
-                div.row { span.k { "File" } span.v.muted { (req.location) } }
+        div.card data-request=(req.id) data-state=(state.as_str()) data-approvals=(approved_by.len()) {
+            p.muted { (badge(req.operation)) " from vault " code { (req.vault.name) } }
+            h1 { (question(req)) }
+            @if req.names.len() > 1 {
+                p { @for (i, n) in req.names.iter().enumerate() { @if i > 0 { ", " } code { (n) } } }
             }
-            div.row {
-                span.k { @if req.names.len() == 1 { "Secret" } @else { (req.names.len()) " secrets" } }
-                span.v { @for (i, n) in req.names.iter().enumerate() { @if i > 0 { ", " } code { (n) } } }
+            @if req.reason.trim().is_empty() {
+                div.reason { small { "The agent gave no reason." } }
+            } @else {
+                div.reason { small { "Its reason, in its own words:" } (req.reason) }
             }
             @if let Some(command) = &req.command {
                 div.command {
-                    small { "Runs this command with them (the agent does not see the values):" }
+                    small { "The command (the agent does not see the values):" }
                     code { (command.shown()) }
                 }
                 div.row { span.k { "In" } span.v { code { (command.cwd) } } }
@@ -141,19 +182,9 @@ pub fn approval(
                     div.row { span.k { "New value" } span.v { code { (n) "=" (req.previews.get(i).map(String::as_str).unwrap_or("")) } } }
                 }
             }
-            @if req.reason.trim().is_empty() {
-                div.reason { small { "The agent gave no reason." } }
-            } @else {
-                div.reason { small { "The agent's own words:" } (req.reason) }
-            }
-            div.row { span.k { "Client" } span.v { (if requester.mcp_client.is_empty() { "unknown" } else { &requester.mcp_client }) } }
-            div.row { span.k { "Agent" } span.v { (requester.agent) } }
-            div.row { span.k { "Process" } span.v { (requester.exe) " (pid " (requester.pid) ", user " (requester.user) ")" } }
-            div.row { span.k { "Directory" } span.v.muted { (requester.cwd) } }
-            div.row { span.k { "Asked" } span.v { (clock::iso(req.created_ms)) } }
             @match &state {
                 State::Pending => {
-                    div.row { span.k { "Expires in" } span.v { (clock::human(req.expires_ms - now_ms)) } }
+                    div.row { span.k { "Expires in" } span.v data-expires-in=((req.expires_ms - now_ms).max(0)) { (clock::human(req.expires_ms - now_ms)) } }
                     @if req.approvers_needed > 1 {
                         div.row { span.k { "Approvals" } span.v { (approved_by.len()) " of " (req.approvers_needed) " devices" } }
                     }
@@ -167,10 +198,15 @@ pub fn approval(
                             input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="10";
                         }
                         @if req.operation.releases_values() {
-                            label for="window" { @if req.command.is_some() { "Approval window (this command only)" } @else { "Approval window" } }
-                            select id="window" name="window" {
-                                @for m in window_choices(req.ttl_minutes) {
-                                    option value=(m) { (window_label(m)) }
+                            @if let [only] = windows.as_slice() {
+                                input type="hidden" name="window" value=(only);
+                                p.muted { "Approving gives it " (window_label(*only).to_lowercase()) "." }
+                            } @else {
+                                label for="window" { @if req.command.is_some() { "Approval window (this command only)" } @else { "Approval window" } }
+                                select id="window" name="window" {
+                                    @for m in &windows {
+                                        option value=(m) { (window_label(*m)) }
+                                    }
                                 }
                             }
                         }
@@ -200,6 +236,18 @@ pub fn approval(
                 State::Cancelled { why } => p.muted { "This request was cancelled: " (why) }
             }
         }
+        details.card {
+            summary { "Who asks, and where" }
+            div.row { span.k { "Client" } span.v { (if requester.mcp_client.is_empty() { "unknown" } else { &requester.mcp_client }) } }
+            div.row { span.k { "Agent" } span.v { (requester.agent) } }
+            div.row { span.k { "Process" } span.v { (requester.exe) " (pid " (requester.pid) ", user " (requester.user) ")" } }
+            div.row { span.k { "Directory" } span.v.muted { (requester.cwd) } }
+            div.row { span.k { "Project" } span.v.muted { (req.vault.config) } }
+            @if !req.location.is_empty() {
+                div.row { span.k { "File" } span.v.muted { (req.location) } }
+            }
+            div.row { span.k { "Asked" } span.v { (when(req.created_ms)) } }
+        }
         p { a href="/" { "Dashboard" } }
     };
     if needs_passkey {
@@ -222,7 +270,7 @@ pub fn passkeys(keys: &[StoredPasskey], csrf: &str, passkey: &PasskeyView) -> Ma
                     @for k in keys {
                         div.row {
                             span.v { code { (k.id.chars().take(12).collect::<String>()) "…" } }
-                            span.muted { "added " (clock::iso(k.created_ms)) }
+                            span.muted { "added " (when(k.created_ms)) }
                         }
                     }
                     p #passkey-status role="status" {}
@@ -266,7 +314,7 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
             @for p in d.pairings {
                 div.card {
                     div { "A browser labelled " code { (p.label) } " wants to become an approver." }
-                    div.muted { "Asked " (clock::iso(p.created_ms)) }
+                    div.muted { "Asked " (when(p.created_ms)) }
                     form method="post" action={ "/pairings/" (p.id) } {
                         input type="hidden" name="csrf" value=(d.csrf);
                         div.buttons {
@@ -315,7 +363,7 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
             @for dev in d.devices {
                 div.row {
                     span.v { (dev.label) @if dev.id == d.me { " (this browser)" } }
-                    span.muted { "since " (clock::iso(dev.paired_at_ms)) }
+                    span.muted { "since " (when(dev.paired_at_ms)) }
                 }
             }
         }
