@@ -159,6 +159,13 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Bring the prototype's audit history (its agent-vault.db) into the
+    /// chained audit log, each row marked as imported; running it again
+    /// skips rows already imported.
+    ImportAudit {
+        /// The prototype's database, such as ./agent-vault.db.
+        path: PathBuf,
+    },
     /// Paired approver devices, or `devices revoke ID` to unpair one.
     Devices {
         #[command(subcommand)]
@@ -284,6 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => commands::devices::revoke(admin, out, id).await,
         Command::Pair { totp: true } => commands::pair::totp(admin, out).await,
         Command::Pair { totp: false } => commands::pair::device(admin, out).await,
+        Command::ImportAudit { path } => commands::import_audit::run(admin, out, &path).await,
         Command::Run { .. }
         | Command::Get { .. }
         | Command::McpConfig(_)

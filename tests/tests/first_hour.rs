@@ -695,3 +695,93 @@ async fn every_json_output_has_camel_case_keys() -> Result<()> {
     assert!(bad.is_empty(), "keys not in camelCase: {bad:?}");
     Ok(())
 }
+
+/// Coming from the prototype: its agent-vault.db history joins the chained
+/// log, marked as imported, once; a bad row imports nothing; an imported
+/// approval opens no window.
+#[tokio::test(flavor = "multi_thread")]
+async fn import_audit_brings_the_prototypes_history_once() -> Result<()> {
+    let home = Home::new()?;
+    let _daemon = home.start_daemon()?;
+    let old = home.dir.path().join("agent-vault.db");
+    {
+        // The prototype's table, as its README documents it.
+        let db = rusqlite::Connection::open(&old)?;
+        db.execute_batch(
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL,
+               secret_name TEXT NOT NULL, reason TEXT, action TEXT NOT NULL, ttl_expires_at TEXT);
+             INSERT INTO audit (timestamp, secret_name, reason, action, ttl_expires_at) VALUES
+               ('2025-03-01T10:00:00.000Z', 'API_KEY', 'deploy', 'approved', '2999-01-01T00:00:00.000Z'),
+               ('2025-03-01T10:05:00.000Z', 'API_KEY', 'deploy again', 'auto_approved', NULL),
+               ('2025-03-02T09:00:00.000Z', 'DB_URL', 'migrate', 'denied', NULL);",
+        )?;
+    }
+    let path = old.to_str().unwrap_or_default();
+    let first = home.cli_json(&["import-audit", path])?;
+    assert_eq!(
+        (first["imported"].as_u64(), first["already"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let again = home.cli_json(&["import-audit", path])?;
+    assert_eq!(
+        (again["imported"].as_u64(), again["already"].as_u64()),
+        (Some(0), Some(3))
+    );
+    // In the chain, with their own times, marked.
+    assert_eq!(home.cli_json(&["audit", "verify"])?["ok"], true);
+    let db = rusqlite::Connection::open(home.db())?;
+    let rows: Vec<(String, String, String)> = db
+        .prepare("SELECT timestamp, action, detail FROM audit WHERE detail LIKE 'imported from%' ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let canonical = std::fs::canonicalize(&old)?;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].0, "2025-03-01T10:00:00.000Z");
+    assert_eq!(rows[2].1, "denied");
+    assert_eq!(
+        rows[0].2,
+        format!(
+            "imported from the prototype's {}, its row 1",
+            canonical.display()
+        )
+    );
+    // An imported approval with a window still open grants nothing.
+    assert_eq!(
+        home.cli_json(&["grants"])?.as_array().map(Vec::len),
+        Some(0)
+    );
+
+    // A row that is not the prototype's: nothing is imported.
+    let bad = home.dir.path().join("bad.db");
+    rusqlite::Connection::open(&bad)?.execute_batch(
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, timestamp TEXT, secret_name TEXT, reason TEXT, action TEXT);
+         INSERT INTO audit VALUES (1, '2025-03-01T10:00:00Z', 'A', 'r', 'approved'), (2, '2025-03-01T10:00:00Z', 'B', 'r', 'maybe');",
+    )?;
+    let out = home.cli(&["import-audit", bad.to_str().unwrap_or_default()])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "nothing was imported: row 2: action \"maybe\" is not one the prototype wrote"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count: i64 = db.query_row(
+        "SELECT COUNT(*) FROM audit WHERE detail LIKE 'imported from%'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(count, 3);
+    // Not a database at all.
+    let out = home.cli(&[
+        "import-audit",
+        home.config_path().to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a database agent-vault can read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}

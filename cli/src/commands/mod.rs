@@ -8,6 +8,7 @@ pub mod devices;
 pub mod doctor;
 pub mod get;
 pub mod grants;
+pub mod import_audit;
 pub mod init;
 pub mod logs;
 pub mod mcp_config;

@@ -10,6 +10,7 @@
 pub mod action;
 pub mod anchor;
 pub mod chain;
+pub mod import;
 
 use crate::clock;
 use crate::session::Requester;

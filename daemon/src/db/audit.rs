@@ -133,6 +133,19 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ChainedRow, String, Stri
 }
 
 impl Store {
+    /// The `detail` of every row whose detail starts with `prefix`.
+    pub fn details_starting(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT detail FROM audit WHERE substr(detail, 1, length(?1)) = ?1")?;
+            let rows = stmt.query_map([prefix], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+    }
+
     /// The newest rows, newest first.
     pub fn recent(&self, limit: u32) -> Result<Vec<ChainedRow>, StoreError> {
         self.with(|c| {

@@ -190,6 +190,33 @@ impl Admin for AdminService {
         }))
     }
 
+    async fn import_audit(
+        &self,
+        req: Request<pb::ImportAuditRequest>,
+    ) -> Result<Response<pb::ImportAuditReply>, Status> {
+        let peer = super::peer::peer_of(&req)?;
+        let r = req.into_inner();
+        let events = crate::audit::import::events(&r.source, &r.rows)
+            .map_err(|why| Status::invalid_argument(format!("nothing was imported: {why}")))?;
+        let mut done = self
+            .0
+            .reader
+            .details_starting(&crate::audit::import::marker(&r.source))
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let (mut imported, mut already) = (0, 0);
+        for event in events {
+            if !done.insert(event.detail.clone()) {
+                already += 1;
+            } else {
+                imported += 1;
+                self.0.store.audit(event);
+            }
+        }
+        self.durable().await?;
+        tracing::info!(uid = peer.uid, imported, already, source = %r.source, "imported the prototype's audit rows");
+        Ok(Response::new(pb::ImportAuditReply { imported, already }))
+    }
+
     async fn check_vaults(
         &self,
         _req: Request<pb::CheckVaultsRequest>,
