@@ -25,7 +25,7 @@ pub fn contradiction(
         };
         if a.seq > entries {
             return Some(format!(
-                "the log has {entries} entries, but it had {} when anchored{when}: entries were cut off its end, or an older copy of the log was put back",
+                "the log has {entries} entries, but it had {} when anchored{when}: entries were cut off its end, or the log was replaced (by an older copy or a new one)",
                 a.seq
             ));
         }
