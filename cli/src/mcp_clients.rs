@@ -36,6 +36,31 @@ pub enum Client {
     Zed,
 }
 
+/// This user's home and configuration directories, where clients keep
+/// their user-wide files.
+pub struct UserDirs {
+    pub home: PathBuf,
+    pub config_home: PathBuf,
+}
+
+impl UserDirs {
+    /// From `HOME` and `XDG_CONFIG_HOME`; `None` without a home.
+    pub fn from_env() -> Option<Self> {
+        let env = &agent_vault_proto::paths::process_env;
+        Some(Self {
+            home: env("HOME").map(PathBuf::from)?,
+            config_home: agent_vault_proto::paths::config_home_with(env)?,
+        })
+    }
+
+    pub fn scope(&self) -> Scope<'_> {
+        Scope::User {
+            home: &self.home,
+            config_home: &self.config_home,
+        }
+    }
+}
+
 /// Where a client's file is: the user's, or the project's (relative to
 /// the project directory).
 pub enum Scope<'a> {

@@ -29,8 +29,6 @@ pub struct Report {
     pub as_project: Option<String>,
     pub vaults: Vec<VaultLine>,
     pub webhooks: usize,
-    /// Whether an ngrok token is set (in the file or NGROK_AUTHTOKEN).
-    pub ngrok_token: bool,
     pub port: Option<u16>,
 }
 
@@ -72,7 +70,6 @@ pub fn run(given: Option<&Path>, cwd: &Path) -> Report {
         as_project: None,
         vaults: Vec::new(),
         webhooks: 0,
-        ngrok_token: std::env::var_os("NGROK_AUTHTOKEN").is_some_and(|t| !t.is_empty()),
         port: None,
     };
     let Some(file) = file else {
@@ -98,7 +95,6 @@ pub fn run(given: Option<&Path>, cwd: &Path) -> Report {
                 })
                 .collect();
             report.webhooks = c.webhooks.len();
-            report.ngrok_token |= c.ngrok_auth_token.is_some();
             report.port = c.port;
             let mut project = c.clone();
             report.as_project = config::restrict_project(&mut project, &ProjectFloor::default())

@@ -59,6 +59,15 @@ pub fn socket_path_with(env: EnvFn<'_>) -> Result<PathBuf, PathError> {
     Ok(state_dir_with(env)?.join("agent-vault.sock"))
 }
 
+/// The user's configuration directory: `$XDG_CONFIG_HOME` when it is
+/// absolute (the XDG rule), else `~/.config`.
+pub fn config_home_with(env: EnvFn<'_>) -> Option<PathBuf> {
+    env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config")))
+}
+
 /// One of Agent Vault's programs (`agent-vaultd`, `agent-vault-mcp`): the
 /// one installed beside the running program, as an absolute path, else
 /// the bare name for a PATH search.

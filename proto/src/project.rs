@@ -31,15 +31,10 @@ pub fn find_config(env: EnvFn<'_>, cwd: &Path) -> Option<PathBuf> {
         return Some(if p.is_absolute() { p } else { cwd.join(p) });
     }
     candidates.push(cwd.join(CONFIG_FILE_NAME));
-    let home = env("HOME").map(PathBuf::from);
-    if let Some(home) = &home {
-        candidates.push(home.join(".agent-vault.config.json"));
+    if let Some(home) = env("HOME") {
+        candidates.push(PathBuf::from(home).join(".agent-vault.config.json"));
     }
-    let config_home = env("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| home.map(|h| h.join(".config")));
-    if let Some(dir) = config_home {
+    if let Some(dir) = crate::paths::config_home_with(env) {
         candidates.push(dir.join("agent-vault/config.json"));
     }
     candidates.into_iter().find(|p| p.is_file())

@@ -194,6 +194,26 @@ impl Browser {
         }
     }
 
+    /// Opens a pairing link and claims it as a device called `label`,
+    /// with the proof the page's script makes; the caller waits for what
+    /// follows (the dashboard, or the wait for another device's approval).
+    pub fn claim_pairing(&mut self, tab: &Tab, link: &str, label: &str) -> Result<()> {
+        self.open(tab, link)?;
+        self.wait_for(
+            tab,
+            "document.querySelector('input[name=proof]').value.length === 43",
+            Duration::from_secs(20),
+        )?;
+        self.eval(
+            tab,
+            &format!(
+                "document.querySelector('input[name=label]').value = {}; document.querySelector('form').submit()",
+                json!(label)
+            ),
+        )?;
+        Ok(())
+    }
+
     /// Polls `expression` until it is truthy; returns its value.
     pub fn wait_for(&mut self, tab: &Tab, expression: &str, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;

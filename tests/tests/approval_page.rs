@@ -39,16 +39,7 @@ async fn the_approval_page_on_a_phone() -> Result<()> {
             "Emulation.setTimezoneOverride",
             json!({"timezoneId": "Asia/Tokyo"}),
         )?;
-        browser.open(&tab, &link)?;
-        browser.wait_for(
-            &tab,
-            "document.querySelector('input[name=proof]').value.length === 43",
-            wait,
-        )?;
-        browser.eval(
-            &tab,
-            "document.querySelector('input[name=label]').value = 'phone'; document.querySelector('form').submit()",
-        )?;
+        browser.claim_pairing(&tab, &link, "phone")?;
         browser.wait_for(
             &tab,
             "document.body.textContent.includes('Paired devices')",

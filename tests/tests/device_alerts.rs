@@ -46,13 +46,7 @@ async fn devices_are_told_of_new_pairings_and_of_a_log_that_went_backwards() -> 
     let (mut browser, tab) = block_in_place(|| -> Result<_> {
         let mut browser = Browser::launch()?;
         let tab = browser.tab()?;
-        browser.open(&tab, &link)?;
-        browser.wait_for(
-            &tab,
-            "document.querySelector('input[name=proof]').value.length === 43",
-            wait,
-        )?;
-        browser.eval(&tab, "document.querySelector('input[name=label]').value = 'laptop'; document.querySelector('form').submit()")?;
+        browser.claim_pairing(&tab, &link, "laptop")?;
         browser.wait_for(&tab, "location.pathname === '/pair-wait'", wait)?;
         Ok((browser, tab))
     })?;

@@ -80,13 +80,7 @@ async fn a_cookie_stolen_through_another_local_port_approves_nothing() -> Result
     let (mut browser, tab) = block_in_place(|| -> Result<_> {
         let mut browser = Browser::launch()?;
         let tab = browser.tab()?;
-        browser.open(&tab, &link)?;
-        browser.wait_for(
-            &tab,
-            "document.querySelector('input[name=proof]').value.length === 43",
-            wait,
-        )?;
-        browser.eval(&tab, "document.querySelector('form').submit()")?;
+        browser.claim_pairing(&tab, &link, "browser")?;
         browser.wait_for(
             &tab,
             "document.body.textContent.includes('Paired devices')",

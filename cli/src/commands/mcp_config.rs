@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::mcp_clients::{Client, ENTRY, Scope};
+use crate::mcp_clients::{Client, ENTRY, Scope, UserDirs};
 use crate::output::Out;
 
 #[derive(Debug, clap::Args)]
@@ -40,23 +40,14 @@ fn shim_command() -> String {
 }
 
 fn the_file(client: Client, project: bool) -> anyhow::Result<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .context("HOME is not set; set it, or use --project")?;
-    let config_home = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| home.join(".config"));
-    let cwd = std::env::current_dir().context("the current directory is not readable")?;
-    let scope = if project {
-        Scope::Project(&cwd)
-    } else {
-        Scope::User {
-            home: &home,
-            config_home: &config_home,
-        }
-    };
-    client.file(&scope).map_err(anyhow::Error::msg)
+    if project {
+        let cwd = std::env::current_dir().context("the current directory is not readable")?;
+        return client
+            .file(&Scope::Project(&cwd))
+            .map_err(anyhow::Error::msg);
+    }
+    let user = UserDirs::from_env().context("HOME is not set; set it, or use --project")?;
+    client.file(&user.scope()).map_err(anyhow::Error::msg)
 }
 
 pub fn run(out: Out, o: Options) -> anyhow::Result<()> {
