@@ -141,11 +141,15 @@ async fn an_approval_the_audit_log_cannot_record_releases_nothing() -> Result<()
     assert!(r.is_error, "{r:?}");
     assert!(r.text().contains("audit log could not be written"), "{r:?}");
     assert!(!r.text().contains("value-of-api-key-7f3a"));
-    assert!(
-        daemon.log().contains("store batch failed twice"),
-        "{}",
-        daemon.log()
-    );
+    // The daemon's terminal is copied into its log by another thread:
+    // give the line a moment to arrive.
+    let logged = poll(Duration::from_secs(5), || {
+        daemon
+            .log()
+            .contains("store batch failed twice")
+            .then_some(())
+    });
+    assert!(logged.is_ok(), "{}", daemon.log());
 
     rusqlite::Connection::open(home.db())?.execute_batch("DROP TRIGGER full_disk")?;
     let (r, agent) =
