@@ -188,7 +188,15 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             .filter(|t| !t.is_empty())
             .map(secret::SecretString::new)
     });
-    let tunnel = tunnel::open(token.as_ref(), config.ngrok_domain.as_deref(), port).await;
+    // A publicUrl in the config wins over NGROK_AUTHTOKEN in the environment
+    // (the config refuses both in one file).
+    let tunnel = tunnel::open(
+        config.public_url.as_deref(),
+        token.as_ref(),
+        config.ngrok_domain.as_deref(),
+        port,
+    )
+    .await;
     let passkeys = passkeys::Passkeys::new(
         &tunnel.base_url,
         tunnel.stable,
@@ -223,6 +231,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             db: db.clone(),
         },
         started: std::time::Instant::now(),
+        instance: crate::devices::random_id(16),
         agent_uids,
         admin_uids,
         projects: RwLock::new(projects),
@@ -236,6 +245,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         store: store.clone(),
         reader,
         approval_base: RwLock::new(tunnel.base_url.clone()),
+        local_url: format!("http://localhost:{port}"),
         tunnel: RwLock::new(tunnel.description.clone()),
         shutdown,
         stop: CancellationToken::new(),
@@ -272,10 +282,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         agent_vault_proto::VERSION,
         socket_path.display(),
         tunnel.base_url,
-        if tunnel.description == "ngrok" {
-            ""
-        } else {
-            " (localhost only)"
+        match tunnel.description.as_str() {
+            "ngrok" => String::new(),
+            "publicUrl" => format!(" (publicUrl, forwarding to http://localhost:{port})"),
+            _ => " (localhost only)".into(),
         }
     );
     if !state.devices.any_paired() && std::io::stderr().is_terminal() {
@@ -412,6 +422,7 @@ pub fn ephemeral_state(
             db,
         },
         started: std::time::Instant::now(),
+        instance: crate::devices::random_id(16),
         agent_uids: [own].into(),
         admin_uids: [own].into(),
         projects: RwLock::new(projects),
@@ -425,6 +436,7 @@ pub fn ephemeral_state(
         store,
         reader,
         approval_base: RwLock::new(base.into()),
+        local_url: base.into(),
         tunnel: RwLock::new("none: ephemeral state".into()),
         shutdown,
         stop: CancellationToken::new(),

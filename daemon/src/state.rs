@@ -80,6 +80,9 @@ pub struct DaemonPaths {
 pub struct Inner {
     pub paths: DaemonPaths,
     pub started: std::time::Instant,
+    /// A random id of this run, served at `/.well-known/agent-vaultd` so
+    /// that `agent-vault doctor` can tell whether an address leads here.
+    pub instance: String,
     /// Uids allowed to use the agent RPCs and the admin RPCs.
     pub agent_uids: HashSet<u32>,
     pub admin_uids: HashSet<u32>,
@@ -96,6 +99,8 @@ pub struct Inner {
     pub store: StoreTx,
     pub reader: Arc<Store>,
     pub approval_base: RwLock<String>,
+    /// The approval pages' own listener, `http://localhost:PORT`.
+    pub local_url: String,
     pub tunnel: RwLock<String>,
     pub shutdown: CancellationToken,
     /// Asked to stop (`agent-vault stop`): the same path as SIGTERM.

@@ -1,6 +1,8 @@
-//! Making the approval page reachable from a phone: an ngrok HTTPS tunnel
-//! opened in-process (forwarding to the local listener), or, without a
-//! token or when ngrok fails, the local address alone, said once.
+//! Making the approval page reachable from a phone: the config's
+//! `publicUrl` when something else forwards to the local listener
+//! (tailscale serve, a reverse proxy); else an ngrok HTTPS tunnel opened
+//! in-process; or, without a token or when ngrok fails, the local address
+//! alone, said once.
 //!
 //! The local address is named `localhost` (the listener is on 127.0.0.1):
 //! a passkey's relying party must be a domain name, and `localhost` is the
@@ -14,7 +16,7 @@ use crate::secret::SecretString;
 pub struct Tunnel {
     /// The base of every approval and pairing link.
     pub base_url: String,
-    /// `"ngrok"` or `"none: <why>"`, for `agent-vault status`.
+    /// `"ngrok"`, `"publicUrl"` or `"none: <why>"`, for `agent-vault status`.
     pub description: String,
     /// Whether `base_url` stays the same across restarts (localhost or a
     /// reserved ngrok domain), as passkeys need.
@@ -23,8 +25,22 @@ pub struct Tunnel {
     _forwarder: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
-pub async fn open(token: Option<&SecretString>, domain: Option<&str>, local_port: u16) -> Tunnel {
+pub async fn open(
+    public_url: Option<&str>,
+    token: Option<&SecretString>,
+    domain: Option<&str>,
+    local_port: u16,
+) -> Tunnel {
     let local = format!("http://localhost:{local_port}");
+    if let Some(url) = public_url {
+        tracing::info!(%url, %local, "approval pages are opened at publicUrl, which must forward to the local address");
+        return Tunnel {
+            base_url: url.to_string(),
+            description: "publicUrl".into(),
+            stable: true,
+            _forwarder: None,
+        };
+    }
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         tracing::info!(url = %local, "no ngrok token: approval pages are served on localhost only");
         return Tunnel {

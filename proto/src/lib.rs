@@ -26,6 +26,26 @@ pub fn qr_text(text: &str) -> Option<String> {
     )
 }
 
+/// How to open a pairing link, for a terminal: with its QR code where a
+/// phone can open it, and without one (saying what would make it
+/// reachable) where the approval pages are on this machine only.
+#[cfg(feature = "qr")]
+pub fn pairing_link_text(url: &str) -> String {
+    if url.starts_with("http://localhost:") || url.starts_with("http://127.0.0.1:") {
+        format!(
+            "Open this link in a browser on this machine (valid 5 minutes, once):\n{url}\n\
+             A phone cannot open a localhost address. To approve from your phone, give agent-vaultd an ngrok token \
+             (NGROK_AUTHTOKEN) or a publicUrl (tailscale serve, a reverse proxy) and restart it, or forward the port \
+             with `ssh -L`: the README's \"Pair a phone\" says how."
+        )
+    } else {
+        let qr = qr_text(url).unwrap_or_default();
+        format!(
+            "Open this link on your phone, or the device that will approve (valid 5 minutes, once):\n{url}\n{qr}"
+        )
+    }
+}
+
 /// Generated gRPC messages and services.
 #[allow(clippy::all, clippy::unwrap_used, clippy::expect_used)]
 pub mod pb {

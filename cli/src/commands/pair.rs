@@ -24,13 +24,7 @@ pub async fn device(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
             );
             return;
         }
-        println!(
-            "Open this link on the device that will approve (valid 5 minutes, once):\n{}",
-            p.url
-        );
-        if let Some(qr) = agent_vault_proto::qr_text(&p.url) {
-            println!("{qr}");
-        }
+        println!("{}", agent_vault_proto::pairing_link_text(&p.url));
         if p.needs_approval {
             println!("A device is already paired: approve this pairing on its dashboard.");
         }

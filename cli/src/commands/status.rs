@@ -12,7 +12,7 @@ pub async fn run(admin: &mut Admin, out: Out) -> anyhow::Result<()> {
     let s = admin.status(pb::StatusRequest {}).await?.into_inner();
     let value = json!({
         "version": s.version, "protocol": s.protocol, "pid": s.pid, "uptimeMs": s.uptime_ms,
-        "approvalUrl": s.approval_base_url, "tunnel": s.tunnel, "passkeys": s.passkeys, "stateDir": s.state_dir, "socket": s.socket_path,
+        "approvalUrl": s.approval_base_url, "localUrl": s.local_url, "tunnel": s.tunnel, "passkeys": s.passkeys, "stateDir": s.state_dir, "socket": s.socket_path,
         "vaults": s.vaults.iter().map(|v| json!({"name": v.name, "config": v.config_path, "type": v.kind,
             "ttl": v.ttl_minutes, "ttlScope": v.ttl_scope, "writable": v.writable,
             "require": v.require, "approvers": v.approvers, "location": v.location,
@@ -60,7 +60,11 @@ fn human(s: &pb::StatusReply) {
         left(now_ms() + s.uptime_ms as i64)
     );
     println!("approvals: {}", s.approval_base_url);
-    println!("tunnel:    {}", s.tunnel);
+    if s.tunnel == "publicUrl" {
+        println!("tunnel:    publicUrl, forwarding to {}", s.local_url);
+    } else {
+        println!("tunnel:    {}", s.tunnel);
+    }
     println!("passkeys:  {}", s.passkeys);
     println!("socket:    {}", s.socket_path);
     println!("state:     {}", s.state_dir);

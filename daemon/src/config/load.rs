@@ -216,6 +216,17 @@ pub fn parse_config(
         }
         None => None,
     };
+    let public_url = match raw.public_url {
+        Some(u) => Some(public_url(&u, file)?),
+        None => None,
+    };
+    if public_url.is_some() && raw.ngrok_auth_token.is_some() {
+        return Err(invalid(
+            file,
+            "publicUrl",
+            "ngrokAuthToken is set too: the approval pages are reached either through ngrok or at publicUrl; remove one of them",
+        ));
+    }
 
     Ok(ProjectConfig {
         path: file.to_path_buf(),
@@ -226,6 +237,7 @@ pub fn parse_config(
             .as_deref()
             .and_then(|t| resolve(t, "ngrokAuthToken", file, env)),
         ngrok_domain,
+        public_url,
         webhooks,
         approval,
         access: raw.access,
@@ -449,6 +461,13 @@ pub fn restrict_project(
             "only agent-vaultd's own config may say where the audit log is anchored; remove it from the project's config",
         ));
     }
+    if config.public_url.is_some() {
+        return Err(invalid(
+            &config.path,
+            "publicUrl",
+            "only agent-vaultd's own config may say where approval pages are opened (a project's config could send your approval links to a page of its own); remove it from the project's config",
+        ));
+    }
     for (i, hook) in config.webhooks.iter().enumerate() {
         if matches!(hook.secret, Some(SigningSecret::File(_))) {
             return Err(invalid(
@@ -481,6 +500,40 @@ pub fn restrict_project(
 }
 
 /// A DNS name of dot-separated labels (letters, digits, inner hyphens).
+/// `publicUrl`: an http(s) origin (a host, maybe a port; no path, query,
+/// or user name), returned without its trailing slash. The pages link to
+/// each other from the root, so a proxy must serve them there.
+fn public_url(text: &str, file: &Path) -> Result<String, ConfigError> {
+    let wrong = |why: &str| {
+        invalid(
+            file,
+            "publicUrl",
+            format!(
+                "{why}; expected the address your phone opens the approval pages at, such as \"https://laptop.tail1234.ts.net\" (tailscale serve) or your reverse proxy's https:// address, with nothing after the host"
+            ),
+        )
+    };
+    let url = url::Url::parse(text.trim())
+        .map_err(|_| wrong(&format!("{text:?} is not a web address")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(wrong(&format!(
+            "{text:?} is not an http:// or https:// address"
+        )));
+    }
+    if url.host().is_none() {
+        return Err(wrong(&format!("{text:?} has no host")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(wrong("a user name or password does not belong in it"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(wrong(&format!(
+            "{text:?} has a path: the pages must be served at the root of their host"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
 fn is_domain_name(s: &str) -> bool {
     s.len() <= 253
         && s.contains('.')
@@ -724,6 +777,23 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+        for (bad, why) in [
+            ("laptop.tail1234.ts.net", "is not a web address"),
+            (
+                "ftp://laptop.example",
+                "is not an http:// or https:// address",
+            ),
+            ("https://user:pw@laptop.example", "a user name or password"),
+            ("https://laptop.example/vault", "has a path"),
+            ("https://laptop.example/?a=1", "has a path"),
+        ] {
+            let e = err_of(&format!(r#"{{"vaults":{{}},"publicUrl":"{bad}"}}"#));
+            assert!(e.contains("publicUrl: ") && e.contains(why), "{bad}: {e}");
+        }
+        let e = err_of(
+            r#"{"vaults":{},"publicUrl":"https://a.example","ngrokAuthToken":"env:NGROK_AUTHTOKEN"}"#,
+        );
+        assert!(e.contains("either through ngrok or at publicUrl"), "{e}");
         let e =
             err_of(r#"{"vaults":{"q":{"type":"env","policies":[{"match":"A*","maxTtl":-5}]}}}"#);
         assert!(
@@ -791,6 +861,24 @@ mod tests {
         assert!(
             e.as_deref()
                 .is_some_and(|e| e.contains("approval.projects: only agent-vaultd's own config")),
+            "{e:?}"
+        );
+        // Nor where the approval links lead.
+        let mut redirecting = parse_config(
+            Path::new("/p/agent-vault.config.json"),
+            r#"{"vaults":{},"publicUrl":"https://attacker.example/"}"#,
+            &no_env,
+        )?;
+        assert_eq!(
+            redirecting.public_url.as_deref(),
+            Some("https://attacker.example")
+        );
+        let e = restrict_project(&mut redirecting, &floor)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("publicUrl: only agent-vaultd's own config")),
             "{e:?}"
         );
         let e = err_of(r#"{"vaults":{},"approval":{"projects":{"maxTtl":-1}}}"#);

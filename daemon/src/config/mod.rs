@@ -36,6 +36,10 @@ pub struct ProjectConfig {
     pub ngrok_auth_token: Option<SecretString>,
     /// A reserved ngrok domain: a stable origin, which passkeys need.
     pub ngrok_domain: Option<String>,
+    /// Where a phone opens the approval pages when something other than
+    /// ngrok makes them reachable (Tailscale serve, a reverse proxy): an
+    /// origin, without a trailing slash. agent-vaultd's own config only.
+    pub public_url: Option<String>,
     pub webhooks: Vec<WebhookConfig>,
     pub approval: ApprovalSettings,
     pub access: AccessList,

@@ -13,6 +13,7 @@ pub(super) struct RawConfig {
     pub port: Option<u16>,
     pub ngrok_auth_token: Option<String>,
     pub ngrok_domain: Option<String>,
+    pub public_url: Option<String>,
     #[serde(default)]
     pub webhooks: Vec<RawWebhook>,
     #[serde(default)]

@@ -160,6 +160,8 @@ impl Admin for AdminService {
             pid: std::process::id(),
             uptime_ms: s.started.elapsed().as_millis() as u64,
             approval_base_url: s.approval_base(),
+            instance: s.instance.clone(),
+            local_url: s.local_url.clone(),
             tunnel: s.tunnel(),
             passkeys: match s.passkeys.availability() {
                 Ok(rp) => format!("for {rp}"),
@@ -572,10 +574,8 @@ pub fn show_first_pairing_link(state: &AppState) -> i64 {
     let (token, expires, _) = state.devices.new_link(clock::now_ms(), true);
     let url = format!("{}/pair/{token}", state.approval_base());
     eprintln!(
-        "\nNo approver device is paired yet. Open this link on your phone (valid 5 minutes, once):\n{url}"
+        "\nNo approver device is paired yet. {}",
+        agent_vault_proto::pairing_link_text(&url)
     );
-    if let Some(qr) = agent_vault_proto::qr_text(&url) {
-        eprintln!("{qr}");
-    }
     expires
 }

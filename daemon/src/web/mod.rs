@@ -19,7 +19,7 @@ mod respond;
 mod watch;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -39,6 +39,7 @@ fn routes() -> Router<AppState> {
         .route("/static/passkey.js", get(assets::passkey_js))
         .route("/static/device.js", get(assets::device_js))
         .route("/static/request.js", get(assets::request_js))
+        .route("/.well-known/agent-vaultd", get(instance))
         .route(
             "/approve/{id}",
             get(approval::approval_page).post(approval::approval_decide),
@@ -70,6 +71,12 @@ fn routes() -> Router<AppState> {
             "/approve/{id}/passkey/finish",
             post(passkey_api::passkey_approve_finish),
         )
+}
+
+/// This run's random id (no secret): lets `agent-vault doctor` check that
+/// an address, such as the config's `publicUrl`, leads to this daemon.
+async fn instance(State(state): State<AppState>) -> String {
+    state.instance.clone()
 }
 
 /// Scripts only from this origin's one file (the passkey ceremonies), which

@@ -120,6 +120,66 @@ pub(super) async fn backends(f: &mut Findings, c: &mut Connection) {
     }
 }
 
+/// Whether the config's `publicUrl` leads to this daemon: its pages
+/// answer this run's id at `/.well-known/agent-vaultd`. Asked from this
+/// machine, which may not reach an address a phone does (no answer is a
+/// warning; an answer from something else fails).
+async fn public_url(f: &mut Findings, s: &pb::StatusReply) {
+    let (base, local) = (&s.approval_base_url, &s.local_url);
+    let url = format!("{base}/.well-known/agent-vaultd");
+    let answer = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let response = client.get(&url).send().await.map_err(|e| {
+            if e.is_timeout() {
+                "no answer within 5 s".to_string()
+            } else {
+                innermost(&e)
+            }
+        })?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        Ok::<_, String>((status, body))
+    }
+    .await;
+    match answer {
+        Ok((status, body)) if status.is_success() && body.trim() == s.instance => f.add(
+            "phone",
+            Level::Ok,
+            format!("approval pages at {base} (publicUrl), which leads to this agent-vaultd"),
+        ),
+        Ok((status, _)) => f.problem(
+            "phone",
+            Level::Fail,
+            format!(
+                "approval pages are announced at {base} (publicUrl), but it does not lead to this agent-vaultd (it answered {status})"
+            ),
+            format!(
+                "make it forward to {local} at the root of its host (`tailscale serve --bg {local}`, or your proxy's settings), or correct publicUrl and restart agent-vaultd"
+            ),
+        ),
+        Err(why) => f.problem(
+            "phone",
+            Level::Warn,
+            format!("approval pages are announced at {base} (publicUrl), which did not answer here: {why}"),
+            "check that tailscale serve or your proxy runs and forwards to agent-vaultd's port; a phone on your tailnet may still reach it where this machine cannot",
+        ),
+    }
+}
+
+/// The cause at the bottom of an error's chain ("Connection refused (os
+/// error 111)"), which says more than the top ("error sending request").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
 /// What a failing backend of this type usually needs.
 fn backend_fix(kind: &str) -> String {
     match kind {
@@ -132,10 +192,12 @@ fn backend_fix(kind: &str) -> String {
 
 /// How approvals reach a person: the page's address, devices, factors,
 /// channels.
-pub(super) fn approvals(f: &mut Findings, s: &pb::StatusReply) {
+pub(super) async fn approvals(f: &mut Findings, s: &pb::StatusReply) {
     let local =
         s.approval_base_url.contains("://localhost") || s.approval_base_url.contains("://127.");
-    if let Some(why) = s.tunnel.strip_prefix("none: ngrok failed: ") {
+    if s.tunnel == "publicUrl" {
+        public_url(f, s).await;
+    } else if let Some(why) = s.tunnel.strip_prefix("none: ngrok failed: ") {
         f.problem(
             "phone",
             Level::Fail,
@@ -147,7 +209,7 @@ pub(super) fn approvals(f: &mut Findings, s: &pb::StatusReply) {
             "phone",
             Level::Warn,
             format!("approval pages are at {}: only this machine can open them", s.approval_base_url),
-            "for a phone: set NGROK_AUTHTOKEN (or ngrokAuthToken) and restart agent-vaultd; or reach this port through Tailscale or `ssh -L` (README: Pair a phone)",
+            "for a phone: set NGROK_AUTHTOKEN (or ngrokAuthToken), or publicUrl behind tailscale serve or a reverse proxy, and restart agent-vaultd; or forward the port with `ssh -L` (README: Pair a phone)",
         );
     } else {
         f.add(

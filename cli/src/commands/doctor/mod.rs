@@ -77,7 +77,7 @@ pub async fn run(out: Out) -> anyhow::Result<bool> {
         );
     }
     if let Some(s) = &status {
-        approvals(&mut f, s);
+        approvals(&mut f, s).await;
     }
     service(&mut f);
     clients(&mut f);
