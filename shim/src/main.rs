@@ -1,6 +1,7 @@
 //! agent-vault-mcp: the stdio MCP shim an agent spawns. It keeps no state
 //! and holds no secret at rest; each tool call is forwarded to agent-vaultd.
 
+mod arguments;
 mod calls;
 mod daemon;
 mod link;

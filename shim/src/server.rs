@@ -12,14 +12,19 @@ use std::sync::Arc;
 
 use agent_vault_proto::pb;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ServerCapabilities,
+    ServerConfig,
+};
 use rmcp::service::RequestContext;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router,
 };
 use serde::Deserialize;
 
+use crate::arguments::{self, Args};
 use crate::calls;
 use crate::link::DaemonLink;
 use crate::run;
@@ -79,7 +84,10 @@ pub struct SetSecretsArgs {
 /// One secret for `run_with_secrets`: its name, or its name and the
 /// environment variable to put it in.
 #[derive(Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a secret's name, or {\"name\": ..., \"env\": ...}"
+)]
 #[schemars(inline)]
 pub enum SecretForRun {
     /// The secret's name; the variable gets the same name.
@@ -177,7 +185,7 @@ impl Shim {
     )]
     async fn run_with_secrets(
         &self,
-        Parameters(a): Parameters<RunWithSecretsArgs>,
+        Parameters(Args(a)): Parameters<Args<RunWithSecretsArgs>>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         run::run(&self.link, ctx, a.into_run())
@@ -209,7 +217,7 @@ impl Shim {
     )]
     async fn get_secret(
         &self,
-        Parameters(a): Parameters<GetSecretArgs>,
+        Parameters(Args(a)): Parameters<Args<GetSecretArgs>>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let req = pb::AccessRequest {
@@ -233,7 +241,7 @@ impl Shim {
     )]
     async fn get_secrets(
         &self,
-        Parameters(a): Parameters<GetSecretsArgs>,
+        Parameters(Args(a)): Parameters<Args<GetSecretsArgs>>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let req = pb::AccessRequest {
@@ -259,7 +267,7 @@ impl Shim {
     )]
     async fn set_secret(
         &self,
-        Parameters(a): Parameters<SetSecretArgs>,
+        Parameters(Args(a)): Parameters<Args<SetSecretArgs>>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let req = pb::AccessRequest {
@@ -288,7 +296,7 @@ impl Shim {
     )]
     async fn set_secrets(
         &self,
-        Parameters(a): Parameters<SetSecretsArgs>,
+        Parameters(Args(a)): Parameters<Args<SetSecretsArgs>>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let req = pb::AccessRequest {
@@ -311,6 +319,19 @@ impl Shim {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Shim {
+    /// The router's call, with arguments that do not fit said in words
+    /// (`arguments`).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let tool = request.name.clone();
+        let call = ToolCallContext::new(self, request, context);
+        let response = self.tool_router.call(call).await?;
+        Ok(arguments::explained(response, self.tool_router.get(&tool)))
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("agent-vault", agent_vault_proto::VERSION))

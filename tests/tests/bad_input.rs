@@ -141,15 +141,35 @@ async fn oversized_and_hostile_tool_input_is_refused_clearly() -> Result<()> {
             r.text().len()
         );
     }
-    // Missing or mistyped parameters are protocol errors, not crashes.
-    for args in [
-        json!({"vault": "dev"}),
-        json!({"vault": 1, "name": [], "reason": {}}),
+    // Missing or mistyped arguments: an error result (the agent can
+    // correct itself) naming the tool, the argument and what it takes, in
+    // words rather than serde's.
+    for (tool, args, expected) in [
+        (
+            "get_secret",
+            json!({"vault": "dev", "reason": "r"}),
+            "get_secret: \"name\" is missing: the name or ID of the secret. Its arguments: vault, name, reason.",
+        ),
+        (
+            "get_secret",
+            json!({"vault": 1, "name": [], "reason": {}}),
+            "get_secret: \"name\": expected a string, found a list. Its arguments: vault, name, reason.",
+        ),
+        (
+            "set_secrets",
+            json!({"vault": "rw", "secrets": [{"name": "K"}], "reason": "r"}),
+            "set_secrets: \"secrets[0]\": \"value\" is missing; add it. Its arguments: vault, secrets, reason.",
+        ),
+        (
+            "run_with_secrets",
+            json!({"vault": "dev", "secrets": [7], "command": ["true"]}),
+            "run_with_secrets: \"secrets[0]\": expected a secret's name, or {\"name\": ..., \"env\": ...}. Its arguments: vault, secrets, command, cwd (optional)",
+        ),
     ] {
-        match agent.call("get_secret", args).await {
-            Err(_) => {}
-            Ok(r) => assert!(r.is_error, "{r:?}"),
-        }
+        let r = agent.call(tool, args).await?;
+        assert!(r.is_error, "{r:?}");
+        assert!(r.text().starts_with(expected), "{:?}", r.text());
+        assert!(!r.text().contains('`'), "{:?}", r.text());
     }
     // An unknown tool is an error and the session goes on.
     match agent.call("delete_everything", json!({})).await {
