@@ -141,8 +141,19 @@ async fn the_approval_page_on_a_phone() -> Result<()> {
     let (r, agent) = call.finish().await?;
     assert_eq!(r.texts, ["value-of-api-key-7f3a"]);
 
-    // Denied on the phone: the form's answer is the page at its own
-    // address (a GET, so a reload sends nothing again).
+    agent.stop().await;
+
+    // Denied on the phone, for another project's vault: the line above
+    // the question says which project; the form's answer is the page at
+    // its own address (a GET, so a reload sends nothing again).
+    let shop = home.project.join("shop");
+    std::fs::create_dir(&shop)?;
+    std::fs::write(
+        shop.join("agent-vault.config.json"),
+        r#"{"vaults": {"dev": {"type": "env", "file": ".env.secrets"}}}"#,
+    )?;
+    std::fs::copy(home.project.join(".env.secrets"), shop.join(".env.secrets"))?;
+    let agent = Agent::start_in(&home, &shop).await?;
     let call = agent.call_in_background(
         "get_secret",
         json!({"vault": "dev", "name": "OTHER", "reason": "again"}),
@@ -154,6 +165,8 @@ async fn the_approval_page_on_a_phone() -> Result<()> {
     block_in_place(|| -> Result<()> {
         browser.open(&tab, &format!("{base}/approve/{id}"))?;
         browser.wait_for(&tab, "!!document.querySelector('button.deny')", wait)?;
+        let line = browser.eval(&tab, "document.querySelector('.card p.muted').textContent")?;
+        assert_eq!(line, json!("READ from vault dev in …/project/shop"));
         browser.eval(&tab, "document.querySelector('button.deny').click()")?;
         browser.wait_for(&tab, "document.body.textContent.includes('Denied.')", wait)?;
         let nav = browser.eval(

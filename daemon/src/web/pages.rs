@@ -11,6 +11,7 @@ use crate::decisions::window_choices;
 use crate::devices::PairRequest;
 use crate::grants::Grant;
 use crate::passkeys::StoredPasskey;
+use crate::vault_id::VaultId;
 
 pub fn layout(title: &str, body: Markup) -> Markup {
     page(title, None, false, body)
@@ -132,6 +133,27 @@ fn asker(mcp_client: &str) -> &str {
     }
 }
 
+/// A project vault's directory, short enough for a phone's line: its last
+/// two parts ("…/src/shop"), the whole path kept in the folded details.
+/// None for a vault of agent-vaultd's own config.
+fn project_dir(vault: &VaultId) -> Option<String> {
+    vault.owner?;
+    let dir = std::path::Path::new(&*vault.config).parent()?;
+    let parts: Vec<String> = dir
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(p) => Some(p.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    Some(match parts.as_slice() {
+        [] => "/".into(),
+        [a] => format!("/{a}"),
+        [a, b] => format!("/{a}/{b}"),
+        [.., a, b] => format!("…/{a}/{b}"),
+    })
+}
+
 /// The question, in a line: "claude-code wants DATABASE_URL".
 fn question(req: &PendingApproval) -> Markup {
     let what = match req.operation {
@@ -160,7 +182,12 @@ pub fn approval(
     let windows = window_choices(req.ttl_minutes);
     let body = html! {
         div.card data-request=(req.id) data-state=(state.as_str()) data-approvals=(approved_by.len()) {
-            p.muted { (badge(req.operation)) " from vault " code { (req.vault.name) } }
+            p.muted {
+                (badge(req.operation)) " from vault " code { (req.vault.name) }
+                @if let Some(dir) = project_dir(&req.vault) {
+                    " in " span title=(req.vault.config) { (dir) }
+                }
+            }
             h1 { (question(req)) }
             @if req.names.len() > 1 {
                 p { @for (i, n) in req.names.iter().enumerate() { @if i > 0 { ", " } code { (n) } } }
