@@ -215,7 +215,10 @@ pub async fn access(
         )
         .map_err(|e| AccessError::TooMany(e.to_string()))?;
     if !joined {
-        tracing::info!(request = %pending.id, vault = %pending.vault.name, names = ?pending.names, op = operation.as_str(), "approval requested");
+        // The link for whoever watches the daemon's terminal (the agent
+        // gets it too: it approves nothing without a paired device).
+        let url = format!("{}/approve/{}", state.approval_base(), pending.id);
+        tracing::info!(request = %pending.id, vault = %pending.vault.name, names = ?pending.names, op = operation.as_str(), %url, "approval requested");
     }
     reply_for(state, &pending, approval.wait_seconds, now_ms).await
 }
