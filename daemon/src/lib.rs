@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod anchoring;
 pub mod attempts;
 pub mod audit;
+pub mod banner;
 pub mod broker;
 pub mod check;
 pub mod clock;
@@ -219,6 +220,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
 
     let anchor = config.anchor.clone();
+    let config_lines = banner::ConfigLines::of(&config);
     let shutdown = CancellationToken::new();
     let default = Project::new(config, None, &shutdown);
     let default_project = default.key();
@@ -277,17 +279,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     tokio::spawn(webhooks::run(state.clone()));
     let anchoring = anchor.map(|a| tokio::spawn(anchoring::run(state.clone(), a)));
 
-    eprintln!(
-        "agent-vaultd {} ready: socket {}, approvals at {}{}",
-        agent_vault_proto::VERSION,
-        socket_path.display(),
-        tunnel.base_url,
-        match tunnel.description.as_str() {
-            "ngrok" => String::new(),
-            "publicUrl" => format!(" (publicUrl, forwarding to http://localhost:{port})"),
-            _ => " (localhost only)".into(),
-        }
-    );
+    banner::ready(&socket_path, &tunnel, port, &config_lines);
     if !state.devices.any_paired() && std::io::stderr().is_terminal() {
         rpc::admin::show_first_pairing_link(&state);
     }

@@ -785,3 +785,53 @@ async fn import_audit_brings_the_prototypes_history_once() -> Result<()> {
     );
     Ok(())
 }
+
+/// The README's first steps on the offline defaults: `agent-vaultd` with no
+/// config anywhere says which config it wrote and how to add a secret; the
+/// secret added that way reaches an agent started in any directory.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_offline_defaults_say_where_secrets_go() -> Result<()> {
+    let home = Home::new()?;
+    let nowhere = home.dir.path().join("nowhere");
+    std::fs::create_dir(&nowhere)?;
+    // The config it would write, on a free port (tests run side by side).
+    let config = home.state.join("agent-vault.config.json");
+    std::fs::write(
+        &config,
+        r#"{"vaults": {"local": {"type": "env", "file": "secrets.env", "ttl": 0, "writable": true}}, "port": 0}"#,
+    )?;
+    let daemon = Daemon::start(&home, |c| {
+        c.current_dir(&nowhere);
+    })?;
+    let secrets = home.state.join("secrets.env");
+    let banner = poll(std::time::Duration::from_secs(5), || {
+        let log = daemon.log();
+        log.contains("add a secret").then_some(log)
+    })?;
+    assert!(
+        banner.contains(&format!("config: {}", config.display()))
+            && banner.contains(&format!(
+                "  vault local (env: {}); add a secret: agent-vault set local/NAME",
+                secrets.display()
+            )),
+        "{banner}"
+    );
+    assert_eq!(
+        std::fs::metadata(&secrets)?.permissions().mode() & 0o777,
+        0o600
+    );
+    let set = home.cli_with_input(&nowhere, &["set", "local/GITHUB_TOKEN"], "ghp-first-hour\n")?;
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let agent = Agent::start_in(&home, &nowhere).await?;
+    let text = agent.call("list_secrets", json!({})).await?.text();
+    assert!(
+        text.contains("[local] (writable)\n  - GITHUB_TOKEN"),
+        "{text}"
+    );
+    agent.stop().await;
+    Ok(())
+}
