@@ -26,6 +26,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# A relative --bin-dir is taken from where you ran this, not the checkout.
+case "$bin_dir" in
+  /*) ;;
+  *) bin_dir="$PWD/$bin_dir" ;;
+esac
 cd "$(dirname "$0")/.."
 programs=(agent-vaultd agent-vault-mcp agent-vault)
 cargo build --release --locked -p agent-vaultd -p agent-vault-mcp -p agent-vault

@@ -26,7 +26,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Args<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         serde_path_to_error::deserialize(d).map(Args).map_err(|e| {
             let at = e.path().to_string();
-            let why = plain_words(&e.inner().to_string());
+            let why = shortened(plain_words(&e.inner().to_string()));
             D::Error::custom(if at == "." {
                 why
             } else {
@@ -34,6 +34,22 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Args<T> {
             })
         })
     }
+}
+
+/// Longest message kept: serde quotes what it found, which may be a
+/// megabyte of text; the agent sent it and needs only its start.
+const MAX_MESSAGE: usize = 240;
+
+fn shortened(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
 }
 
 impl<T: JsonSchema> JsonSchema for Args<T> {
@@ -175,6 +191,13 @@ mod tests {
         assert_eq!(
             error_of(serde_json::json!({"vault": "v", "secrets": [{"name": "A"}]})),
             "\"secrets[0]\": \"value\" is missing; add it"
+        );
+        let long = error_of(serde_json::json!({"vault": "v", "secrets": "é".repeat(100_000)}));
+        assert!(
+            long.starts_with("\"secrets\": expected a list [ … ], found the text \"éé")
+                && long.ends_with('…')
+                && long.len() < 300,
+            "{long}"
         );
         assert_eq!(
             error_of(serde_json::json!({"vault": "v", "secrets": [], "ttl": "5"})),

@@ -161,6 +161,12 @@ async fn oversized_and_hostile_tool_input_is_refused_clearly() -> Result<()> {
             "set_secrets: \"secrets[0]\": \"value\" is missing; add it. Its arguments: vault, secrets, reason.",
         ),
         (
+            // A megabyte in the wrong place is not echoed back whole.
+            "get_secrets",
+            json!({"vault": "dev", "names": "x".repeat(1 << 20), "reason": "r"}),
+            "get_secrets: \"names\": expected a list [ … ], found the text \"xxxx",
+        ),
+        (
             "run_with_secrets",
             json!({"vault": "dev", "secrets": [7], "command": ["true"]}),
             "run_with_secrets: \"secrets[0]\": expected a secret's name, or {\"name\": ..., \"env\": ...}. Its arguments: vault, secrets, command, cwd (optional)",
@@ -170,6 +176,7 @@ async fn oversized_and_hostile_tool_input_is_refused_clearly() -> Result<()> {
         assert!(r.is_error, "{r:?}");
         assert!(r.text().starts_with(expected), "{:?}", r.text());
         assert!(!r.text().contains('`'), "{:?}", r.text());
+        assert!(r.text().len() < 600, "{} bytes", r.text().len());
     }
     // An unknown tool is an error and the session goes on.
     match agent.call("delete_everything", json!({})).await {

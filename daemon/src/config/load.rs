@@ -499,7 +499,6 @@ pub fn restrict_project(
     Ok(())
 }
 
-/// A DNS name of dot-separated labels (letters, digits, inner hyphens).
 /// `publicUrl`: an http(s) origin (a host, maybe a port; no path, query,
 /// or user name), returned without its trailing slash. The pages link to
 /// each other from the root, so a proxy must serve them there.
@@ -534,6 +533,7 @@ fn public_url(text: &str, file: &Path) -> Result<String, ConfigError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// A DNS name of dot-separated labels (letters, digits, inner hyphens).
 fn is_domain_name(s: &str) -> bool {
     s.len() <= 253
         && s.contains('.')
