@@ -304,7 +304,11 @@ async fn shim_start(home: &Home, runs: usize) -> Result<(Vec<Duration>, u64)> {
         let agent = Agent::start(home).await?;
         let tools = agent.service.list_all_tools().await?;
         v.push(t.elapsed());
-        anyhow::ensure!(tools.len() == 5);
+        anyhow::ensure!(
+            tools.len() == 6,
+            "expected the six tools, listed {}",
+            tools.len()
+        );
         if i == runs - 1 {
             // Idle: initialized and listed, no call yet; find its pid.
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -673,7 +677,12 @@ async fn click_approve<T>(approver: &Approver, id: &str, started: impl FnOnce() 
         ])
         .send()
         .await?;
-    anyhow::ensure!(res.status() == 200);
+    // A decision is answered with a redirect to the request's page.
+    anyhow::ensure!(
+        res.status() == 303,
+        "the Approve POST was answered {}",
+        res.status()
+    );
     Ok(t)
 }
 
