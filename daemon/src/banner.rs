@@ -34,10 +34,10 @@ impl ConfigLines {
 
 /// The ready banner on stderr (the first line's wording is what scripts and
 /// the tests look for).
-pub fn ready(socket: &Path, tunnel: &Tunnel, port: u16, config: &ConfigLines) {
+pub fn ready(socket: &Path, tunnel: &Tunnel, config: &ConfigLines) {
     let reach = match tunnel.description.as_str() {
         "ngrok" => String::new(),
-        "publicUrl" => format!(" (publicUrl, forwarding to http://localhost:{port})"),
+        "publicUrl" => format!(" (publicUrl, forwarding to {})", tunnel.local_url),
         _ => " (localhost only)".into(),
     };
     eprintln!(

@@ -247,7 +247,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         store: store.clone(),
         reader,
         approval_base: RwLock::new(tunnel.base_url.clone()),
-        local_url: format!("http://localhost:{port}"),
+        local_url: tunnel.local_url.clone(),
         tunnel: RwLock::new(tunnel.description.clone()),
         shutdown,
         stop: CancellationToken::new(),
@@ -279,7 +279,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     tokio::spawn(webhooks::run(state.clone()));
     let anchoring = anchor.map(|a| tokio::spawn(anchoring::run(state.clone(), a)));
 
-    banner::ready(&socket_path, &tunnel, port, &config_lines);
+    banner::ready(&socket_path, &tunnel, &config_lines);
     if !state.devices.any_paired() && std::io::stderr().is_terminal() {
         rpc::admin::show_first_pairing_link(&state);
     }

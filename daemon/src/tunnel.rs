@@ -16,6 +16,9 @@ use crate::secret::SecretString;
 pub struct Tunnel {
     /// The base of every approval and pairing link.
     pub base_url: String,
+    /// The local listener, `http://localhost:PORT`, which a tunnel or
+    /// `publicUrl` forwards to.
+    pub local_url: String,
     /// `"ngrok"`, `"publicUrl"` or `"none: <why>"`, for `agent-vault status`.
     pub description: String,
     /// Whether `base_url` stays the same across restarts (localhost or a
@@ -36,6 +39,7 @@ pub async fn open(
         tracing::info!(%url, %local, "approval pages are opened at publicUrl, which must forward to the local address");
         return Tunnel {
             base_url: url.to_string(),
+            local_url: local,
             description: "publicUrl".into(),
             stable: true,
             _forwarder: None,
@@ -44,7 +48,8 @@ pub async fn open(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         tracing::info!(url = %local, "no ngrok token: approval pages are served on localhost only");
         return Tunnel {
-            base_url: local,
+            base_url: local.clone(),
+            local_url: local,
             description: "none: no ngrok token configured".into(),
             stable: true,
             _forwarder: None,
@@ -55,6 +60,7 @@ pub async fn open(
             tracing::info!(%url, "ngrok tunnel open");
             Tunnel {
                 base_url: url,
+                local_url: local,
                 description: "ngrok".into(),
                 stable: domain.is_some(),
                 _forwarder: Some(fwd),
@@ -63,7 +69,8 @@ pub async fn open(
         Err(why) => {
             tracing::warn!(error = %why, url = %local, "ngrok failed: approval pages are served on localhost only");
             Tunnel {
-                base_url: local,
+                base_url: local.clone(),
+                local_url: local,
                 description: format!("none: ngrok failed: {why}"),
                 stable: true,
                 _forwarder: None,
