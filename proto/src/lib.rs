@@ -26,12 +26,26 @@ pub fn qr_text(text: &str) -> Option<String> {
     )
 }
 
+/// Whether a link opens only on this machine (the approval pages on
+/// localhost or a loopback address), so that a phone cannot open it.
+pub fn opens_only_here(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => rest.split([':', '/']).next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.starts_with("127.") || host == "::1"
+}
+
 /// How to open a pairing link, for a terminal: with its QR code where a
 /// phone can open it, and without one (saying what would make it
 /// reachable) where the approval pages are on this machine only.
 #[cfg(feature = "qr")]
 pub fn pairing_link_text(url: &str) -> String {
-    if url.starts_with("http://localhost:") || url.starts_with("http://127.0.0.1:") {
+    if opens_only_here(url) {
         format!(
             "Open this link in a browser on this machine (valid 5 minutes, once):\n{url}\n\
              A phone cannot open a localhost address. To approve from your phone, give agent-vaultd an ngrok token \
@@ -100,6 +114,26 @@ impl std::fmt::Debug for pb::OpenSessionRequest {
 #[cfg(test)]
 mod tests {
     use super::pb;
+
+    #[test]
+    fn links_that_open_only_here() {
+        for here in [
+            "http://localhost:9999/pair/x",
+            "http://127.0.0.1:5/approve/y",
+            "http://[::1]:9999",
+            "https://LOCALHOST",
+        ] {
+            assert!(super::opens_only_here(here), "{here}");
+        }
+        for there in [
+            "https://laptop.tail1234.ts.net/pair/x",
+            "https://abc.ngrok.app",
+            "http://localhost.example.com:9999",
+            "http://10.0.0.2:9999",
+        ] {
+            assert!(!super::opens_only_here(there), "{there}");
+        }
+    }
 
     #[test]
     fn debug_never_prints_values() {

@@ -193,8 +193,7 @@ fn backend_fix(kind: &str) -> String {
 /// How approvals reach a person: the page's address, devices, factors,
 /// channels.
 pub(super) async fn approvals(f: &mut Findings, s: &pb::StatusReply) {
-    let local =
-        s.approval_base_url.contains("://localhost") || s.approval_base_url.contains("://127.");
+    let local = agent_vault_proto::opens_only_here(&s.approval_base_url);
     if s.tunnel == "publicUrl" {
         public_url(f, s).await;
     } else if let Some(why) = s.tunnel.strip_prefix("none: ngrok failed: ") {
